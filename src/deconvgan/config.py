@@ -111,7 +111,7 @@ class DataConfig:
 
     source: str = "digits"  # digits (embedded, offline) | mnist | fashion-mnist | cifar10 | stacked-mnist | folder
     path: str | None = None  # the image folder for source=folder
-    root: str | None = None  # standard datasets live here; default $DECONVGAN_DATA_ROOT or ~/.cache/deconvgan
+    root: str | None = None  # standard datasets live here; default $DECONVGAN_DATA_ROOT or ~/.cache/deconvgan/data
     split: str = "train"  # train | test
     download: bool = True  # fetch standard datasets from their public mirrors if missing (checksummed)
     max_images: int | None = None  # use only the first N images (after any shuffling the source does)
@@ -305,7 +305,7 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
             return tuple(_convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
             raise ConfigError(f"{key}={value!r} must have {len(args)} entries")
-        return tuple(_convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        return tuple(_convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}={value!r} must be a number")

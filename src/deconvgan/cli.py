@@ -1,0 +1,268 @@
+"""The ``deconvgan`` command: a thin layer that turns arguments into library calls.
+
+Every error the user can fix (a bad value, file or checkpoint) ends as one ``error: ...`` line
+on stderr and exit status 2; Ctrl-C during training saves the state and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+from deconvgan import __version__
+from deconvgan.config import DATA_SOURCES, Config, apply_overrides, config_to_yaml, from_dict, read_yaml
+from deconvgan.errors import ConfigError, DeconvganError
+
+PRESET_PACKAGE = "deconvgan.configs"
+DEFAULT_PRESET = "digits"  # what `deconvgan train` trains with no arguments: offline, minutes on a CPU
+
+
+# --- presets and config resolution ------------------------------------------------------------------
+
+
+def preset_names() -> list[str]:
+    """Names of the YAML presets shipped in the package (``deconvgan train mnist-28``)."""
+    return sorted(p.name[:-5] for p in resources.files(PRESET_PACKAGE).iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_config_arg(value: str) -> dict:
+    if value in preset_names():
+        import yaml
+
+        return yaml.safe_load(resources.files(PRESET_PACKAGE).joinpath(f"{value}.yaml").read_text()) or {}
+    if not value.endswith((".yaml", ".yml")) and not Path(value).exists():
+        raise ConfigError(f"{value!r} is neither a preset ({', '.join(preset_names())}) nor a YAML file")
+    return read_yaml(value)
+
+
+def resolve_train_config(args: argparse.Namespace) -> Config:
+    """Preset or YAML file (default: the ``digits`` preset), then the convenience flags, then
+    ``--set`` overrides (last wins)."""
+    data = _read_config_arg(args.config or DEFAULT_PRESET)
+    flags: list[str] = []
+    if args.data is not None:
+        if args.data in DATA_SOURCES and args.data != "folder":
+            flags.append(f"data.source={args.data}")
+        else:
+            flags += ["data.source=folder", f"data.path={json.dumps(args.data)}"]
+    for flag, key in (("data_root", "data.root"), ("name", "name"), ("batch_size", "train.batch_size"),
+                      ("seed", "train.seed"), ("runs_dir", "run.runs_dir"), ("device", "run.device"),
+                      ("threads", "run.num_threads")):
+        value = getattr(args, flag)
+        if value is not None:
+            flags.append(f"{key}={json.dumps(value)}")
+    if args.kimg is not None:
+        # --kimg sets the length of the first (adversarial) phase; later phases stay as configured.
+        phases = [dict(p) for p in data.get("train", {}).get("phases", [{"name": "adversarial"}])]
+        phases[0].pop("steps", None)
+        phases[0]["kimg"] = args.kimg
+        flags.append(f"train.phases={json.dumps(phases)}")
+    if args.no_progress:
+        flags.append("run.progress=false")
+    if args.skip_bad_files:
+        flags.append("data.skip_bad_files=true")
+    data = apply_overrides(data, flags + list(args.set or []))
+    return from_dict(Config, data)
+
+
+# --- subcommands ------------------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from deconvgan.training import train
+    from deconvgan.training.rundir import CONFIG_FILE, resolve_resume
+
+    resume_dir = None
+    if args.resume is not None:
+        runs_dir = args.runs_dir or "runs"
+        resume_dir = resolve_resume(args.resume, runs_dir)
+        if args.config is not None or args.data is not None:
+            raise ConfigError("--resume continues a run with its own config: drop the config and --data, "
+                              "change options with --set")
+        args.config = str(resume_dir / CONFIG_FILE)
+    cfg = resolve_train_config(args)
+    if args.dry_run:
+        print(config_to_yaml(cfg), end="")
+        print(_model_report(cfg.model, cfg.train.total_steps, cfg.train.batch_size))
+        return 0
+    result = train(cfg, resume=resume_dir)
+    if result.interrupted:
+        print(f"interrupted at step {result.step}: resume with  deconvgan train --resume {result.run_dir}",
+              file=sys.stderr)
+        return 130
+    print(f"run directory: {result.run_dir}")
+    print(f"snapshot:      {result.snapshot}")
+    return 0
+
+
+def _model_report(model_cfg, total_steps: int | None = None, batch_size: int | None = None) -> str:
+    import torch
+
+    from deconvgan.models import build_discriminator, build_generator, format_summary, model_summary
+
+    G, D = build_generator(model_cfg).eval(), build_discriminator(model_cfg).eval()
+    z = torch.zeros(2, model_cfg.latent_dim)
+    with torch.no_grad():
+        g_rows = model_summary(G, z)
+        d_rows = model_summary(D, G(z))
+    lines = ["generator:", format_summary(g_rows), "", "discriminator:", format_summary(d_rows)]
+    if total_steps is not None:
+        lines += ["", f"schedule: {total_steps} generator steps of {batch_size} images "
+                      f"({total_steps * batch_size / 1000:g} kimg)"]
+    return "\n".join(lines)
+
+
+def _load(args: argparse.Namespace):
+    from deconvgan.checkpoint import load_snapshot
+    from deconvgan.device import select_device
+
+    return load_snapshot(args.snapshot, select_device(args.device))
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from deconvgan.images import display_scale, make_grid, save_png
+    from deconvgan.sampling import generate, latents_for_seeds, parse_seeds
+
+    seeds = parse_seeds(args.seeds)
+    generator, info = _load(args)
+    images = generate(generator, latents_for_seeds(seeds, info.model.latent_dim, args.truncation), args.batch_size)
+    if args.grid is not None:
+        save_png(make_grid(images), args.grid, scale=args.scale or display_scale(info.model.resolution))
+        print(f"wrote a grid of {len(seeds)} images to {args.grid}")
+    else:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for seed, image in zip(seeds, images, strict=True):
+            save_png(image, out / f"seed{seed:06d}.png", scale=args.scale or 1)
+        print(f"wrote {len(seeds)} images to {out}/")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from deconvgan.images import display_scale, make_grid, save_gif, save_png, to_pil
+    from deconvgan.sampling import generate, interpolation_path, latents_for_seeds, parse_seeds
+
+    seeds = parse_seeds(args.seeds)
+    generator, info = _load(args)
+    path = interpolation_path(latents_for_seeds(seeds, info.model.latent_dim, args.truncation), args.frames)
+    images = generate(generator, path, args.batch_size)  # [F, C, H, W]
+    scale = args.scale or display_scale(info.model.resolution)
+    out = Path(args.out)
+    strip_path, gif_path = out.with_suffix(".png"), out.with_suffix(".gif")
+    save_png(make_grid(images, columns=len(images)), strip_path, scale=scale)  # one row
+    frames = [to_pil(im).convert("RGB") for im in images]
+    frames = [f.resize((f.width * scale, f.height * scale), 0) for f in frames]
+    save_gif(frames + frames[-2:0:-1] if args.bounce else frames, gif_path, frame_ms=args.frame_ms)
+    print(f"wrote {strip_path} ({len(images)} frames) and {gif_path}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from deconvgan.checkpoint import load_training_state, read_snapshot_info, resolve_snapshot_path
+    from deconvgan.training.rundir import CONFIG_FILE, STATE_FILE, STATS_FILE
+
+    path = Path(args.path)
+    if path.is_dir():
+        print(f"run directory {path}")
+        if (path / CONFIG_FILE).is_file():
+            cfg = from_dict(Config, read_yaml(path / CONFIG_FILE))
+            print(f"  name {cfg.name}; {cfg.model.arch} {cfg.model.resolution}px x{cfg.model.channels}, "
+                  f"upsample {cfg.model.upsample}; data {cfg.data.source}; loss {cfg.loss.kind}")
+            print(f"  schedule: {cfg.train.total_steps} steps of {cfg.train.batch_size} images")
+        if (path / STATE_FILE).is_file():
+            state = load_training_state(path / STATE_FILE)
+            print(f"  training state: step {state.step} ({state.step * state.config.train.batch_size / 1000:g} kimg), "
+                  f"{state.wall_time_s / 60:.1f} min of training")
+        if (path / STATS_FILE).is_file():
+            lines = (path / STATS_FILE).read_text().splitlines()
+            if lines:
+                print(f"  last stats: {lines[-1]}")
+        snapshots = sorted((path / "snapshots").glob("*.safetensors"))
+        print(f"  snapshots: {len(snapshots)}" + (f" (latest {snapshots[-1].name})" if snapshots else ""))
+        if not (path / "snapshot.safetensors").is_file():
+            return 0
+    info, _ = read_snapshot_info(resolve_snapshot_path(path))
+    print(f"snapshot {info.path}")
+    print(f"  written by deconvgan {info.package_version}; run {info.run_name or '?'}, step {info.step} "
+          f"({info.kimg:g} kimg); data {info.dataset or '?'}")
+    print(_model_report(info.model))
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    for name in preset_names():
+        print(name)
+    return 0
+
+
+# --- argument parsing -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deconvgan", description=__doc__.splitlines()[0].strip())
+    parser.add_argument("--version", action="version", version=f"deconvgan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a generator/discriminator pair")
+    p.add_argument("config", nargs="?", help="a preset name (see `deconvgan presets`) or a YAML file")
+    p.add_argument("--data", help=f"a dataset ({', '.join(s for s in DATA_SOURCES if s != 'folder')}) "
+                                  "or a folder of images")
+    p.add_argument("--data-root", help="where standard datasets are (default $DECONVGAN_DATA_ROOT)")
+    p.add_argument("--kimg", type=float, help="train for this many thousand images (one adversarial phase)")
+    p.add_argument("--batch-size", type=int, help="global batch size")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--name", help="label of the run directory")
+    p.add_argument("--runs-dir", help="parent of the numbered run directories (default runs)")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. "
+                   "--set train.g_lr=1e-4 (repeatable)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run directory, or `latest`")
+    p.add_argument("--skip-bad-files", action="store_true", help="skip unreadable images instead of failing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and model sizes, then exit")
+    p.set_defaults(func=cmd_train)
+
+    def snapshot_args(p: argparse.ArgumentParser, default_seeds: str) -> None:
+        p.add_argument("snapshot", help="a snapshot .safetensors file or a run directory")
+        p.add_argument("--seeds", default=default_seeds, help=f"e.g. 0-63,100 (default {default_seeds})")
+        p.add_argument("--truncation", type=float, help="truncated-normal latents on [-t, t] (e.g. 1.0)")
+        p.add_argument("--batch-size", type=int, default=256)
+        p.add_argument("--scale", type=int, help="enlarge images this many times (nearest)")
+        p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("sample", help="images from a snapshot, one per seed")
+    snapshot_args(p, "0-63")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", default="samples", help="folder for one PNG per seed (default samples/)")
+    where.add_argument("--grid", help="write one grid PNG here instead")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("interpolate", help="spherical interpolation between seeds: PNG strip and GIF")
+    snapshot_args(p, "0-3")
+    p.add_argument("--frames", type=int, default=12, help="frames between consecutive seeds")
+    p.add_argument("--out", default="interpolation", help="output path without suffix (.png and .gif)")
+    p.add_argument("--frame-ms", type=int, default=80, help="GIF frame duration in ms")
+    p.add_argument("--bounce", action="store_true", help="play the GIF forward then backward")
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("info", help="what a snapshot or run directory holds")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("presets", help="list the shipped config presets")
+    p.set_defaults(func=cmd_presets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``deconvgan`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DeconvganError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Config presets shipped with the package: `deconvgan train <name>`."""

@@ -1,0 +1,292 @@
+"""The training loop: one function, read top to bottom.
+
+``train(cfg)`` builds G and D from the config, loads the data, and walks the phase schedule one
+generator step at a time. An adversarial step makes ``d_steps`` discriminator updates, then one
+generator update on the fakes of the last of them (as DCGAN does: one generator forward serves
+both); a generator-only step updates G against the frozen D. After each step the moving average
+of G follows. At fixed intervals it logs, draws a sample grid from a fixed latent batch, and
+writes a snapshot plus the training state, from which ``resume`` continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from deconvgan import checkpoint
+from deconvgan.atomic import write_bytes, write_text
+from deconvgan.config import Config, config_to_yaml
+from deconvgan.data import ImageDataset, load_dataset
+from deconvgan.device import select_device
+from deconvgan.errors import ConfigError
+from deconvgan.images import display_scale, make_grid, save_gif, save_png, to_uint8
+from deconvgan.losses import GanLoss, get_loss, gradient_penalty, r1_penalty
+from deconvgan.models import build_discriminator, build_generator
+from deconvgan.training.batches import RealBatches
+from deconvgan.training.ema import ema_beta, recalibrate_batchnorm, update_ema
+from deconvgan.training.monitor import Monitor, ScalarMeans
+from deconvgan.training.rundir import CONFIG_FILE, SNAPSHOT_FILE, STATE_FILE, new_run_dir
+from deconvgan.training.schedule import Schedule
+from deconvgan.training.seeds import derive_seed, make_generator
+
+RECALIBRATION_SAMPLES = 2048  # latents used to re-estimate batch-norm statistics for snapshots
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where a run went and how far it got."""
+
+    run_dir: Path
+    step: int
+    total_steps: int
+    snapshot: Path | None
+    last_stats: dict[str, Any] | None
+    interrupted: bool = False
+
+
+def _every(kimg: float, batch_size: int) -> int:
+    return max(1, round(kimg * 1000 / batch_size))
+
+
+def train(
+    cfg: Config, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
+    until_step: int | None = None, dataset: ImageDataset | None = None,
+) -> TrainResult:
+    """Train a GAN as ``cfg`` says and return where its outputs are.
+
+    - ``run_dir``: write here instead of a new numbered directory under ``cfg.run.runs_dir``.
+    - ``resume``: a run directory whose training state to continue from (its model must match).
+    - ``until_step``: stop after this many generator steps (saving the state), even if the
+      schedule goes further; continue later with ``resume``.
+    - ``dataset``: use these images instead of loading ``cfg.data`` (for tests and notebooks).
+    """
+    # --- setup: device, threads, data, models, optimisers -----------------------------------------
+    device = select_device(cfg.run.device)
+    if cfg.run.num_threads is not None:
+        torch.set_num_threads(cfg.run.num_threads)
+    state = None
+    if resume is not None:
+        run_dir = Path(resume)
+        state = checkpoint.load_training_state(run_dir / STATE_FILE)
+        if state.config.model != cfg.model:
+            raise ConfigError(
+                f"{run_dir}: the model config differs from the one the run was trained with; "
+                "resume with the run's own config (only schedule, rates and run options may change)"
+            )
+    run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg.run.runs_dir, cfg.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / CONFIG_FILE, config_to_yaml(cfg))
+
+    if dataset is None:
+        dataset = load_dataset(cfg.data, cfg.model.resolution, cfg.model.channels)
+    if tuple(dataset.images.shape[1:]) != cfg.model.image_shape:
+        raise ConfigError(
+            f"dataset {dataset.name} has images of shape {tuple(dataset.images.shape[1:])}, "
+            f"the model makes {cfg.model.image_shape}: set model.resolution / model.channels to match"
+        )
+
+    seed = cfg.train.seed
+    torch.manual_seed(seed)  # initial weights of G, then D
+    G = build_generator(cfg.model).to(device)
+    D = build_discriminator(cfg.model).to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_halflife_kimg else None
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.g_lr, betas=cfg.train.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.d_lr, betas=cfg.train.betas)
+    loss = get_loss(cfg.loss.kind)
+    schedule = Schedule(cfg.train)
+    batch = cfg.train.batch_size
+    reals = RealBatches(dataset.images, batch, seed, device, hflip=cfg.data.hflip)
+
+    start_step, wall_time_s = 0, 0.0
+    if state is not None:
+        _restore(run_dir / STATE_FILE, state, G, D, G_ema, opt_g, opt_d, cfg)
+        start_step, wall_time_s = state.step, state.wall_time_s
+    end_step = schedule.total_steps if until_step is None else min(until_step, schedule.total_steps)
+
+    grid_latents = torch.randn(cfg.run.grid_size, cfg.model.latent_dim,
+                               generator=make_generator(derive_seed(seed, "grid"))).to(device)
+    log_every = _every(cfg.run.log_every_kimg, batch)
+    sample_every = _every(cfg.run.sample_every_kimg, batch)
+    snapshot_every = _every(cfg.run.snapshot_every_kimg, batch)
+
+    monitor = Monitor(run_dir, total_steps=schedule.total_steps, start_step=start_step, batch_size=batch,
+                      progress=cfg.run.progress, tensorboard=cfg.run.tensorboard, resumed=state is not None)
+    monitor.info(f"{'resuming' if state else 'starting'} {run_dir} at step {start_step}/{schedule.total_steps} "
+                 f"on {device}; data {dataset.name}: {len(dataset.images)} images {tuple(dataset.images.shape[1:])}")
+    outputs = _Outputs(run_dir, cfg, dataset.name, monitor, grid_latents)
+    if state is None:
+        outputs.grid(G_ema or G, 0)
+
+    # --- the loop ----------------------------------------------------------------------------------
+    means = ScalarMeans()
+    last_stats, snapshot_path, step = None, None, start_step
+    session_start = time.perf_counter()
+    G.train()
+    D.train()
+    try:
+        while step < end_step:
+            scheduled = schedule.phase_at(step)
+            gen = make_generator(derive_seed(seed, "step", 0, step), device)  # every draw of this step
+            if scheduled.phase.train_d:
+                fake = None
+                for k in range(cfg.train.d_steps):
+                    real = reals.get(schedule.real_batches_before(step) + k, gen)
+                    z = torch.randn(real.shape[0], cfg.model.latent_dim, device=device, generator=gen)
+                    last = k == cfg.train.d_steps - 1
+                    with torch.set_grad_enabled(last):  # the last fakes also serve the G step
+                        fake = G(z)
+                    _d_step(D, opt_d, loss, cfg, real, fake.detach(), gen, means)
+            else:
+                z = torch.randn(batch, cfg.model.latent_dim, device=device, generator=gen)
+                fake = G(z)
+            _g_step(D, G, opt_g, loss, fake, means)
+            step += 1
+            if G_ema is not None:
+                beta = ema_beta(batch, step * batch, cfg.train.ema_halflife_kimg, cfg.train.ema_rampup)
+                update_ema(G_ema, G, beta)
+            monitor.step_done()
+
+            # --- periodic outputs (their time is kept out of images/s) ---
+            final = step == end_step
+            if step % log_every == 0 or final:
+                wall = wall_time_s + time.perf_counter() - session_start
+                last_stats = monitor.log(step, scheduled.phase.name, means.pop(), wall)
+            side = monitor.pause_clock()
+            if step % sample_every == 0 or final:
+                outputs.grid(G_ema or G, step)
+            if step % snapshot_every == 0 or final:
+                wall = wall_time_s + time.perf_counter() - session_start
+                snapshot_path = outputs.snapshot(G_ema or G, step)
+                outputs.state(step, schedule, wall, G, D, G_ema, opt_g, opt_d)
+            monitor.resume_clock(side)
+    except KeyboardInterrupt:
+        wall = wall_time_s + time.perf_counter() - session_start
+        outputs.state(step, schedule, wall, G, D, G_ema, opt_g, opt_d)
+        monitor.info(f"interrupted at step {step}; the training state is saved: resume with --resume {run_dir}")
+        monitor.close()
+        return TrainResult(run_dir, step, schedule.total_steps, snapshot_path, last_stats, interrupted=True)
+
+    if step == schedule.total_steps:
+        outputs.progress_gif()
+    monitor.info(f"stopped at step {step}/{schedule.total_steps}; snapshot {run_dir / SNAPSHOT_FILE}")
+    monitor.close()
+    return TrainResult(run_dir, step, schedule.total_steps, snapshot_path, last_stats)
+
+
+# --- the two updates ---------------------------------------------------------------------------------
+
+
+def _d_step(D: nn.Module, opt_d: torch.optim.Optimizer, loss: GanLoss, cfg: Config, real: torch.Tensor,
+            fake: torch.Tensor, gen: torch.Generator, means: ScalarMeans) -> None:
+    """One discriminator update on a real and a fake batch (each its own forward: BatchNorm
+    statistics per batch, as in DCGAN)."""
+    r1 = cfg.loss.r1_gamma > 0
+    if r1:
+        real.requires_grad_(True)
+    real_logits = D(real)  # [b]
+    fake_logits = D(fake)  # [b]
+    d_loss = loss.d_loss(real_logits, fake_logits)
+    total = d_loss
+    if r1:
+        penalty = r1_penalty(real_logits, real)
+        total = total + 0.5 * cfg.loss.r1_gamma * penalty
+        means.add("r1", penalty)
+    if cfg.loss.kind == "wasserstein" and cfg.loss.gp_weight > 0:
+        penalty = gradient_penalty(D, real.detach(), fake, gen)
+        total = total + cfg.loss.gp_weight * penalty
+        means.add("gp", penalty)
+    opt_d.zero_grad(set_to_none=True)
+    total.backward()
+    opt_d.step()
+    means.add("loss_d", d_loss)
+    means.add("d_real", torch.sigmoid(real_logits.detach()).mean())
+    means.add("d_fake", torch.sigmoid(fake_logits.detach()).mean())
+
+
+def _g_step(D: nn.Module, G: nn.Module, opt_g: torch.optim.Optimizer, loss: GanLoss,
+            fake: torch.Tensor, means: ScalarMeans) -> None:
+    """One generator update through D, whose weight gradients are not computed (only G learns)."""
+    D.requires_grad_(False)
+    fake_logits = D(fake)
+    g_loss = loss.g_loss(fake_logits)
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    D.requires_grad_(True)
+    means.add("loss_g", g_loss)
+    means.add("d_fake_g", torch.sigmoid(fake_logits.detach()).mean())
+
+
+# --- resume and outputs ------------------------------------------------------------------------------
+
+
+def _restore(path: Path, state: checkpoint.TrainingState, G: nn.Module, D: nn.Module, G_ema: nn.Module | None,
+             opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, cfg: Config) -> None:
+    checkpoint.load_module_weights(path, G, state.generator, "generator")
+    checkpoint.load_module_weights(path, D, state.discriminator, "discriminator")
+    if G_ema is not None:
+        checkpoint.load_module_weights(path, G_ema, state.generator_ema or state.generator, "generator average")
+    opt_g.load_state_dict(state.opt_g)
+    opt_d.load_state_dict(state.opt_d)
+    # The rates of this session's config win over the saved ones (a user may lower them on resume).
+    for opt, lr in ((opt_g, cfg.train.g_lr), (opt_d, cfg.train.d_lr)):
+        for group in opt.param_groups:
+            group["lr"], group["betas"] = lr, cfg.train.betas
+    torch.set_rng_state(state.rng_cpu)
+
+
+class _Outputs:
+    """Sample grids, snapshots and training states of one run directory."""
+
+    def __init__(self, run_dir: Path, cfg: Config, dataset_name: str, monitor: Monitor,
+                 grid_latents: torch.Tensor) -> None:
+        self.run_dir, self.cfg, self.dataset_name, self.monitor = run_dir, cfg, dataset_name, monitor
+        self.grid_latents = grid_latents
+        (run_dir / "samples").mkdir(exist_ok=True)
+        (run_dir / "snapshots").mkdir(exist_ok=True)
+
+    def _inference_copy(self, generator: nn.Module) -> nn.Module:
+        gen = make_generator(derive_seed(self.cfg.train.seed, "recalibrate"), self.grid_latents.device)
+        return recalibrate_batchnorm(generator, self.cfg.model.latent_dim, num_samples=RECALIBRATION_SAMPLES,
+                                     batch_size=256, gen=gen)
+
+    @torch.no_grad()
+    def grid(self, generator: nn.Module, step: int) -> None:
+        images = to_uint8(self._inference_copy(generator)(self.grid_latents))
+        grid = make_grid(images)
+        save_png(grid, self.run_dir / "samples" / f"grid-{step:07d}.png", scale=display_scale(images.shape[-1]))
+        self.monitor.image("samples", grid, step)
+
+    def snapshot(self, generator: nn.Module, step: int) -> Path:
+        path = self.run_dir / "snapshots" / f"step-{step:07d}.safetensors"
+        checkpoint.save_snapshot(path, self._inference_copy(generator), self.cfg.model, step=step,
+                                 kimg=step * self.cfg.train.batch_size / 1000, run_name=self.run_dir.name,
+                                 dataset=self.dataset_name)
+        write_bytes(self.run_dir / SNAPSHOT_FILE, path.read_bytes())
+        return self.run_dir / SNAPSHOT_FILE
+
+    def state(self, step: int, schedule: Schedule, wall_time_s: float, G: nn.Module, D: nn.Module,
+              G_ema: nn.Module | None, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer) -> None:
+        checkpoint.save_training_state(self.run_dir / STATE_FILE, checkpoint.TrainingState(
+            config=self.cfg, step=step, real_batches=schedule.real_batches_before(step), wall_time_s=wall_time_s,
+            generator=G.state_dict(), discriminator=D.state_dict(),
+            generator_ema=G_ema.state_dict() if G_ema is not None else None,
+            opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), rng_cpu=torch.get_rng_state(),
+        ))
+
+    def progress_gif(self) -> None:
+        from PIL import Image
+
+        frames = []
+        for path in sorted((self.run_dir / "samples").glob("grid-*.png")):
+            with Image.open(path) as image:
+                frames.append(image.convert("RGB"))
+        if frames:
+            save_gif(frames, self.run_dir / "samples" / "progress.gif", frame_ms=300)
+

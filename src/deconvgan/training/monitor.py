@@ -1,0 +1,142 @@
+"""What a run reports while it trains: ``stats.jsonl``, ``log.txt``, TensorBoard and a progress bar.
+
+Scalars are accumulated as tensors on the training device and turned into Python numbers only
+once per logging interval, so the loop never waits on the device each step.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from deconvgan.training.rundir import LOG_FILE, STATS_FILE
+
+
+class ScalarMeans:
+    """Running sums of scalar tensors, averaged and reset by :meth:`pop`."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}
+
+    def add(self, name: str, value: torch.Tensor) -> None:
+        value = value.detach().float()
+        if name in self._sums:
+            self._sums[name] += value
+        else:
+            self._sums[name] = value.clone()
+        self._counts[name] = self._counts.get(name, 0) + 1
+
+    def pop(self) -> dict[str, float]:
+        """Means since the last call, as floats (the one device sync per interval)."""
+        if not self._sums:
+            return {}
+        names = list(self._sums)
+        values = torch.stack([self._sums[n] for n in names]).cpu().tolist()
+        means = {n: v / self._counts[n] for n, v in zip(names, values, strict=True)}
+        self._sums.clear()
+        self._counts.clear()
+        return means
+
+
+def _tensorboard_writer(run_dir: Path) -> Any | None:
+    """A SummaryWriter when tensorboard is installed, else None (quietly)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tensorboard's own imports warn on some versions
+            from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+class Monitor:
+    """Writes the run's log, stats and TensorBoard events; drives the progress bar."""
+
+    def __init__(
+        self, run_dir: Path, *, total_steps: int, start_step: int, batch_size: int,
+        progress: bool, tensorboard: bool, resumed: bool,
+    ) -> None:
+        self.run_dir = run_dir
+        self.batch_size = batch_size
+        self._log = open(run_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._stats_path = run_dir / STATS_FILE
+        if resumed:
+            self._truncate_stats_after(start_step)
+        self._stats = open(self._stats_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._tb = _tensorboard_writer(run_dir) if tensorboard else None
+        self._bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
+                         disable=not progress, smoothing=0.1)
+        self._interval_start = time.perf_counter()
+        self._interval_steps = 0
+
+    def _truncate_stats_after(self, step: int) -> None:
+        # Lines written after the checkpoint we resume from describe steps that will be redone.
+        if not self._stats_path.is_file():
+            return
+        kept = [line for line in self._stats_path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        self._stats_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+    def info(self, message: str) -> None:
+        """A timestamped line in log.txt, echoed above the progress bar."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        self._log.write(f"{stamp} {message}\n")
+        self._log.flush()
+        tqdm.write(message)
+
+    def step_done(self) -> None:
+        self._interval_steps += 1
+        self._bar.update(1)
+
+    def pause_clock(self) -> float:
+        """Time since the interval started; call before slow side work (grids, snapshots)."""
+        return time.perf_counter() - self._interval_start
+
+    def resume_clock(self, elapsed: float) -> None:
+        """Continue the interval clock as if the side work had taken no time."""
+        self._interval_start = time.perf_counter() - elapsed
+
+    def log(self, step: int, phase: str, means: dict[str, float], wall_time_s: float) -> dict[str, Any]:
+        """One stats.jsonl line (and TensorBoard scalars) for the interval that ends at ``step``."""
+        elapsed = time.perf_counter() - self._interval_start
+        images_per_s = self._interval_steps * self.batch_size / max(elapsed, 1e-9)
+        record: dict[str, Any] = {
+            "step": step,
+            "kimg": round(step * self.batch_size / 1000, 3),
+            "phase": phase,
+            **{k: round(v, 6) for k, v in sorted(means.items())},
+            "images_per_s": round(images_per_s, 2),
+            "wall_time_s": round(wall_time_s, 2),
+        }
+        self._stats.write(json.dumps(record) + "\n")
+        self._stats.flush()
+        if self._tb is not None:
+            for key, value in means.items():
+                self._tb.add_scalar(f"train/{key}", value, step)
+            self._tb.add_scalar("speed/images_per_s", images_per_s, step)
+        shown = {k: f"{means[k]:.3f}" for k in ("loss_d", "loss_g", "d_real", "d_fake") if k in means}
+        self._bar.set_postfix(phase=phase, img_s=f"{images_per_s:.0f}", **shown, refresh=False)
+        self._interval_start = time.perf_counter()
+        self._interval_steps = 0
+        return record
+
+    def image(self, tag: str, image_chw_uint8: torch.Tensor, step: int) -> None:
+        """An image (uint8 [C, H, W]) into TensorBoard, if it is on."""
+        if self._tb is not None:
+            self._tb.add_image(tag, image_chw_uint8, step, dataformats="CHW")
+
+    def close(self) -> None:
+        self._bar.close()
+        self._stats.close()
+        self._log.close()
+        if self._tb is not None:
+            self._tb.close()

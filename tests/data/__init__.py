@@ -1,0 +1,1 @@
+"""Tests of deconvgan.data (a package so helper imports and test names stay local to this folder)."""

@@ -1,0 +1,32 @@
+"""Atomic writes: a failure mid-write leaves the previous file intact and no temporary behind."""
+
+import pytest
+
+from deconvgan.atomic import write_text, write_with
+
+
+def test_replaces_content(tmp_path):
+    path = tmp_path / "f.txt"
+    write_text(path, "one")
+    write_text(path, "two")
+    assert path.read_text() == "two"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_crash_mid_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "state.bin"
+    write_text(path, "good")
+
+    def crashing_writer(tmp):
+        tmp.write_bytes(b"half-wri")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_with(path, crashing_writer)
+    assert path.read_text() == "good"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.bin"]
+
+
+def test_creates_parent_folders(tmp_path):
+    write_text(tmp_path / "a" / "b" / "c.txt", "x")
+    assert (tmp_path / "a" / "b" / "c.txt").read_text() == "x"
