@@ -94,7 +94,7 @@ def test_r1_penalty_of_a_linear_critic_is_its_squared_norm():
 def test_gradient_penalty_of_a_linear_critic():
     critic = Linear(torch.full((1, 2, 2), 1.0))  # |grad| = 2 -> (2 - 1)^2 = 1
     real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
-    gp = gradient_penalty(critic, real, fake, torch.Generator().manual_seed(0))
+    gp = gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(0))
     assert gp.item() == pytest.approx(1.0, rel=1e-6)
     gp.backward()  # differentiable w.r.t. the critic's weights (create_graph=True)
     assert critic.w.grad is not None and torch.isfinite(critic.w.grad).all()

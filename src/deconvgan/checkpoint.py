@@ -203,6 +203,7 @@ class TrainingState:
     opt_g: dict[str, Any]
     opt_d: dict[str, Any]
     rng_cpu: torch.Tensor
+    world_size: int = 1  # processes the run trained on when this state was written
 
 
 def _flatten_optimizer(prefix: str, state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], Any]:
@@ -243,6 +244,7 @@ def save_training_state(path: str | Path, state: TrainingState) -> None:
         "real_batches": state.real_batches,
         "wall_time_s": state.wall_time_s,
         "has_ema": state.generator_ema is not None,
+        "world_size": state.world_size,
         "opt_g.param_groups": opt_g_groups,
         "opt_d.param_groups": opt_d_groups,
     }
@@ -269,6 +271,7 @@ def load_training_state(path: str | Path) -> TrainingState:
         opt_g=_unflatten_optimizer("opt_g", tensors, _json_field(path, metadata, "opt_g.param_groups")),
         opt_d=_unflatten_optimizer("opt_d", tensors, _json_field(path, metadata, "opt_d.param_groups")),
         rng_cpu=tensors["rng.cpu"],
+        world_size=int(metadata.get("world_size", "1")),
     )
 
 

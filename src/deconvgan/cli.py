@@ -88,7 +88,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(config_to_yaml(cfg), end="")
         print(_model_report(cfg.model, cfg.train.total_steps, cfg.train.batch_size))
         return 0
-    result = train(cfg, resume=resume_dir)
+    try:
+        result = train(cfg, resume=resume_dir)
+    finally:
+        _leave_process_group()
     if result.interrupted:
         print(f"interrupted at step {result.step}: resume with  deconvgan train --resume {result.run_dir}",
               file=sys.stderr)
@@ -96,6 +99,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run directory: {result.run_dir}")
     print(f"snapshot:      {result.snapshot}")
     return 0
+
+
+def _leave_process_group() -> None:
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def _model_report(model_cfg, total_steps: int | None = None, batch_size: int | None = None) -> str:

@@ -181,6 +181,7 @@ class TrainConfig:
     ema_halflife_kimg: float | None = 10.0  # None turns the moving average off (snapshots use G itself)
     ema_rampup: float | None = 0.05  # half-life <= this fraction of images seen so far (early samples)
     seed: int = 0
+    sync_batchnorm: bool = False  # batch-norm statistics over the global batch of all processes
 
     def __post_init__(self) -> None:
         _check_positive("train.batch_size", self.batch_size)
@@ -217,10 +218,18 @@ class RunConfig:
     tensorboard: bool = True  # write TensorBoard scalars and grids when tensorboard is installed
     progress: bool = True  # show a progress bar
     num_threads: int | None = None  # torch intra-op threads on the CPU; None keeps torch's default
+    dist_backend: str | None = None  # torchrun runs: None picks nccl on CUDA, gloo on the CPU
+    dist_timeout_s: float = 300.0  # a collective waiting this long for a lost rank fails the run
+    amp: str = "none"  # none | bf16: bfloat16 autocast for forward passes (CUDA, or CPUs with bf16)
+    channels_last: bool = False  # NHWC memory format for convolutions (often faster on GPUs)
+    cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels (CUDA only; not bit-reproducible)
 
     def __post_init__(self) -> None:
-        for key in ("log_every_kimg", "sample_every_kimg", "snapshot_every_kimg", "grid_size"):
+        for key in ("log_every_kimg", "sample_every_kimg", "snapshot_every_kimg", "grid_size", "dist_timeout_s"):
             _check_positive(f"run.{key}", getattr(self, key))
+        _check_choice("run.amp", self.amp, ("none", "bf16"))
+        if self.dist_backend is not None:
+            _check_choice("run.dist_backend", self.dist_backend, ("gloo", "nccl", "mpi", "ucc"))
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"run.device={self.device!r} must be auto, cpu, cuda or cuda:N")
         if self.num_threads is not None:

@@ -104,14 +104,18 @@ def r1_penalty(real_logits: Tensor, real_images: Tensor) -> Tensor:
 
 
 def gradient_penalty(
-    discriminator: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None = None
+    discriminator: nn.Module, real: Tensor, fake: Tensor, *, eps: Tensor | None = None,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
     """WGAN-GP (Gulrajani et al. 2017): E[(|grad l(x_hat)| - 1)^2] at random interpolates.
 
-    ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1]`` per sample, drawn from
-    ``generator`` so that training stays reproducible. Multiply by ``loss.gp_weight``.
+    ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1]`` per sample: given as
+    ``eps`` [N], or drawn from ``generator``, so that training stays reproducible. Multiply by
+    ``loss.gp_weight``.
     """
-    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype, generator=generator)
+    if eps is None:
+        eps = torch.rand(real.shape[0], device=real.device, dtype=real.dtype, generator=generator)
+    eps = eps.to(real.dtype).view(-1, 1, 1, 1)
     mixed = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1).square().mean()

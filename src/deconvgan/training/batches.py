@@ -63,6 +63,8 @@ class RealBatches:
         """This rank's batch ``batch_number`` as float32 in [-1, 1]; flips drawn from ``gen``."""
         batch = self.images[self.indices(batch_number)].float().div_(127.5).sub_(1.0)  # [b, C, H, W]
         if self.hflip:
-            flip = torch.rand(batch.shape[0], device=batch.device, generator=gen) < 0.5
+            # drawn for the whole global batch, then this rank's share: the same flips at any world size
+            share = slice(self.rank * self.batch_per_rank, (self.rank + 1) * self.batch_per_rank)
+            flip = torch.rand(self.global_batch, device=batch.device, generator=gen)[share] < 0.5
             batch = torch.where(flip[:, None, None, None], batch.flip(3), batch)
         return batch

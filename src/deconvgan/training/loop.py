@@ -10,9 +10,10 @@ writes a snapshot plus the training state, from which ``resume`` continues bit f
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from deconvgan import checkpoint
+from deconvgan import distributed as dist
 from deconvgan.atomic import write_bytes, write_text
 from deconvgan.config import Config, config_to_yaml
 from deconvgan.data import ImageDataset, load_dataset
@@ -48,6 +50,9 @@ class TrainResult:
     snapshot: Path | None
     last_stats: dict[str, Any] | None
     interrupted: bool = False
+    generator: nn.Module | None = field(default=None, repr=False)  # the trained modules, in memory
+    discriminator: nn.Module | None = field(default=None, repr=False)
+    generator_ema: nn.Module | None = field(default=None, repr=False)
 
 
 def _every(kimg: float, batch_size: int) -> int:
@@ -66,8 +71,12 @@ def train(
       schedule goes further; continue later with ``resume``.
     - ``dataset``: use these images instead of loading ``cfg.data`` (for tests and notebooks).
     """
-    # --- setup: device, threads, data, models, optimisers -----------------------------------------
+    # --- setup: processes, device, data, models, optimisers ----------------------------------------
     device = select_device(cfg.run.device)
+    ranks = dist.init(device.type, cfg.run.dist_backend, cfg.run.dist_timeout_s)
+    if device.type == "cuda":
+        device = torch.device("cuda", ranks.local_rank if ranks.enabled else device.index or 0)
+        torch.backends.cudnn.benchmark = cfg.run.cudnn_benchmark
     if cfg.run.num_threads is not None:
         torch.set_num_threads(cfg.run.num_threads)
     state = None
@@ -79,9 +88,11 @@ def train(
                 f"{run_dir}: the model config differs from the one the run was trained with; "
                 "resume with the run's own config (only schedule, rates and run options may change)"
             )
-    run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg.run.runs_dir, cfg.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / CONFIG_FILE, config_to_yaml(cfg))
+    if ranks.is_main:
+        run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg.run.runs_dir, cfg.name)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(run_dir / CONFIG_FILE, config_to_yaml(cfg))
+    run_dir = Path(str(dist.broadcast_object(ranks, str(run_dir))))
 
     if dataset is None:
         dataset = load_dataset(cfg.data, cfg.model.resolution, cfg.model.channels)
@@ -92,21 +103,32 @@ def train(
         )
 
     seed = cfg.train.seed
-    torch.manual_seed(seed)  # initial weights of G, then D
-    G = build_generator(cfg.model).to(device)
-    D = build_discriminator(cfg.model).to(device)
+    torch.manual_seed(seed)  # initial weights of G, then D (the same on every rank)
+    G = build_generator(cfg.model)
+    D = build_discriminator(cfg.model)
+    if cfg.train.sync_batchnorm:
+        G, D = dist.convert_sync_batchnorm(G), dist.convert_sync_batchnorm(D)
+    memory_format = torch.channels_last if cfg.run.channels_last else torch.preserve_format
+    G = G.to(device, memory_format=memory_format)
+    D = D.to(device, memory_format=memory_format)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_halflife_kimg else None
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.g_lr, betas=cfg.train.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.d_lr, betas=cfg.train.betas)
     loss = get_loss(cfg.loss.kind)
     schedule = Schedule(cfg.train)
     batch = cfg.train.batch_size
-    reals = RealBatches(dataset.images, batch, seed, device, hflip=cfg.data.hflip)
+    reals = RealBatches(dataset.images, batch, seed, device, rank=ranks.rank, world_size=ranks.world_size,
+                        hflip=cfg.data.hflip)
+    mine = slice(ranks.rank * reals.batch_per_rank, (ranks.rank + 1) * reals.batch_per_rank)  # rank's share
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.run.amp == "bf16" \
+        else contextlib.nullcontext
 
     start_step, wall_time_s = 0, 0.0
     if state is not None:
         _restore(run_dir / STATE_FILE, state, G, D, G_ema, opt_g, opt_d, cfg)
         start_step, wall_time_s = state.step, state.wall_time_s
+    dist.broadcast_module(ranks, G)  # identical by seeding already; this makes sure of it
+    dist.broadcast_module(ranks, D)
     end_step = schedule.total_steps if until_step is None else min(until_step, schedule.total_steps)
 
     grid_latents = torch.randn(cfg.run.grid_size, cfg.model.latent_dim,
@@ -116,10 +138,16 @@ def train(
     snapshot_every = _every(cfg.run.snapshot_every_kimg, batch)
 
     monitor = Monitor(run_dir, total_steps=schedule.total_steps, start_step=start_step, batch_size=batch,
-                      progress=cfg.run.progress, tensorboard=cfg.run.tensorboard, resumed=state is not None)
+                      progress=cfg.run.progress, tensorboard=cfg.run.tensorboard, resumed=state is not None,
+                      enabled=ranks.is_main)
     monitor.info(f"{'resuming' if state else 'starting'} {run_dir} at step {start_step}/{schedule.total_steps} "
-                 f"on {device}; data {dataset.name}: {len(dataset.images)} images {tuple(dataset.images.shape[1:])}")
-    outputs = _Outputs(run_dir, cfg, dataset.name, monitor, grid_latents)
+                 f"on {device} x {ranks.world_size} process(es); data {dataset.name}: {len(dataset.images)} images "
+                 f"{tuple(dataset.images.shape[1:])}")
+    if state is not None and state.world_size != ranks.world_size:
+        monitor.info(f"the run trained on {state.world_size} process(es) and continues on {ranks.world_size}: data "
+                     "order and random draws are the same (drawn for the global batch); batch-norm statistics "
+                     "are now per-rank batches of a different size unless train.sync_batchnorm is on")
+    outputs = _Outputs(run_dir, cfg, dataset.name, monitor, grid_latents, ranks)
     if state is None:
         outputs.grid(G_ema or G, 0)
 
@@ -132,20 +160,24 @@ def train(
     try:
         while step < end_step:
             scheduled = schedule.phase_at(step)
-            gen = make_generator(derive_seed(seed, "step", 0, step), device)  # every draw of this step
+            # Every draw of this step comes from its own generator, drawn for the global batch and
+            # sliced: a rank's share does not depend on how many ranks there are.
+            gen = make_generator(derive_seed(seed, "step", step), device)
             if scheduled.phase.train_d:
-                fake = None
                 for k in range(cfg.train.d_steps):
-                    real = reals.get(schedule.real_batches_before(step) + k, gen)
-                    z = torch.randn(real.shape[0], cfg.model.latent_dim, device=device, generator=gen)
+                    real = reals.get(schedule.real_batches_before(step) + k, gen).contiguous(
+                        memory_format=memory_format)
+                    z = torch.randn(batch, cfg.model.latent_dim, device=device, generator=gen)[mine]
+                    eps = torch.rand(batch, device=device, generator=gen)[mine]  # WGAN-GP mixing weights
                     last = k == cfg.train.d_steps - 1
-                    with torch.set_grad_enabled(last):  # the last fakes also serve the G step
+                    with torch.set_grad_enabled(last), autocast():  # the last fakes also serve the G step
                         fake = G(z)
-                    _d_step(D, opt_d, loss, cfg, real, fake.detach(), gen, means)
+                    _d_step(D, opt_d, loss, cfg, real, fake.detach(), eps, means, ranks, autocast)
             else:
-                z = torch.randn(batch, cfg.model.latent_dim, device=device, generator=gen)
-                fake = G(z)
-            _g_step(D, G, opt_g, loss, fake, means)
+                z = torch.randn(batch, cfg.model.latent_dim, device=device, generator=gen)[mine]
+                with autocast():
+                    fake = G(z)
+            _g_step(D, G, opt_g, loss, fake, means, ranks, autocast)
             step += 1
             if G_ema is not None:
                 beta = ema_beta(batch, step * batch, cfg.train.ema_halflife_kimg, cfg.train.ema_rampup)
@@ -156,7 +188,8 @@ def train(
             final = step == end_step
             if step % log_every == 0 or final:
                 wall = wall_time_s + time.perf_counter() - session_start
-                last_stats = monitor.log(step, scheduled.phase.name, means.pop(), wall)
+                last_stats = monitor.log(step, scheduled.phase.name,
+                                         means.pop(lambda t: dist.mean_across_ranks(ranks, t)), wall)
             side = monitor.pause_clock()
             if step % sample_every == 0 or final:
                 outputs.grid(G_ema or G, step)
@@ -170,27 +203,30 @@ def train(
         outputs.state(step, schedule, wall, G, D, G_ema, opt_g, opt_d)
         monitor.info(f"interrupted at step {step}; the training state is saved: resume with --resume {run_dir}")
         monitor.close()
-        return TrainResult(run_dir, step, schedule.total_steps, snapshot_path, last_stats, interrupted=True)
+        return TrainResult(run_dir, step, schedule.total_steps, snapshot_path, last_stats, interrupted=True,
+                           generator=G, discriminator=D, generator_ema=G_ema)
 
     if step == schedule.total_steps:
         outputs.progress_gif()
     monitor.info(f"stopped at step {step}/{schedule.total_steps}; snapshot {run_dir / SNAPSHOT_FILE}")
     monitor.close()
-    return TrainResult(run_dir, step, schedule.total_steps, snapshot_path, last_stats)
+    return TrainResult(run_dir, step, schedule.total_steps, snapshot_path, last_stats,
+                       generator=G, discriminator=D, generator_ema=G_ema)
 
 
 # --- the two updates ---------------------------------------------------------------------------------
 
 
 def _d_step(D: nn.Module, opt_d: torch.optim.Optimizer, loss: GanLoss, cfg: Config, real: torch.Tensor,
-            fake: torch.Tensor, gen: torch.Generator, means: ScalarMeans) -> None:
+            fake: torch.Tensor, eps: torch.Tensor, means: ScalarMeans, ranks: dist.DistInfo, autocast) -> None:
     """One discriminator update on a real and a fake batch (each its own forward: BatchNorm
     statistics per batch, as in DCGAN)."""
     r1 = cfg.loss.r1_gamma > 0
     if r1:
         real.requires_grad_(True)
-    real_logits = D(real)  # [b]
-    fake_logits = D(fake)  # [b]
+    with autocast():
+        real_logits = D(real).float()  # [b]
+        fake_logits = D(fake).float()  # [b]
     d_loss = loss.d_loss(real_logits, fake_logits)
     total = d_loss
     if r1:
@@ -198,11 +234,12 @@ def _d_step(D: nn.Module, opt_d: torch.optim.Optimizer, loss: GanLoss, cfg: Conf
         total = total + 0.5 * cfg.loss.r1_gamma * penalty
         means.add("r1", penalty)
     if cfg.loss.kind == "wasserstein" and cfg.loss.gp_weight > 0:
-        penalty = gradient_penalty(D, real.detach(), fake, gen)
+        penalty = gradient_penalty(D, real.detach(), fake, eps=eps)
         total = total + cfg.loss.gp_weight * penalty
         means.add("gp", penalty)
     opt_d.zero_grad(set_to_none=True)
     total.backward()
+    dist.average_gradients(ranks, D)
     opt_d.step()
     means.add("loss_d", d_loss)
     means.add("d_real", torch.sigmoid(real_logits.detach()).mean())
@@ -210,13 +247,15 @@ def _d_step(D: nn.Module, opt_d: torch.optim.Optimizer, loss: GanLoss, cfg: Conf
 
 
 def _g_step(D: nn.Module, G: nn.Module, opt_g: torch.optim.Optimizer, loss: GanLoss,
-            fake: torch.Tensor, means: ScalarMeans) -> None:
+            fake: torch.Tensor, means: ScalarMeans, ranks: dist.DistInfo, autocast) -> None:
     """One generator update through D, whose weight gradients are not computed (only G learns)."""
     D.requires_grad_(False)
-    fake_logits = D(fake)
+    with autocast():
+        fake_logits = D(fake).float()
     g_loss = loss.g_loss(fake_logits)
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
+    dist.average_gradients(ranks, G)
     opt_g.step()
     D.requires_grad_(True)
     means.add("loss_g", g_loss)
@@ -245,25 +284,34 @@ class _Outputs:
     """Sample grids, snapshots and training states of one run directory."""
 
     def __init__(self, run_dir: Path, cfg: Config, dataset_name: str, monitor: Monitor,
-                 grid_latents: torch.Tensor) -> None:
+                 grid_latents: torch.Tensor, ranks: dist.DistInfo) -> None:
         self.run_dir, self.cfg, self.dataset_name, self.monitor = run_dir, cfg, dataset_name, monitor
         self.grid_latents = grid_latents
-        (run_dir / "samples").mkdir(exist_ok=True)
-        (run_dir / "snapshots").mkdir(exist_ok=True)
+        self.enabled = ranks.is_main  # only rank 0 writes; the others skip every output
+        self.world_size = ranks.world_size
+        if self.enabled:
+            (run_dir / "samples").mkdir(exist_ok=True)
+            (run_dir / "snapshots").mkdir(exist_ok=True)
 
     def _inference_copy(self, generator: nn.Module) -> nn.Module:
+        # A single-process copy (no collective calls: only rank 0 runs this) in the standard format.
+        local = dist.convert_local_batchnorm(copy.deepcopy(generator)).to(memory_format=torch.contiguous_format)
         gen = make_generator(derive_seed(self.cfg.train.seed, "recalibrate"), self.grid_latents.device)
-        return recalibrate_batchnorm(generator, self.cfg.model.latent_dim, num_samples=RECALIBRATION_SAMPLES,
+        return recalibrate_batchnorm(local, self.cfg.model.latent_dim, num_samples=RECALIBRATION_SAMPLES,
                                      batch_size=256, gen=gen)
 
     @torch.no_grad()
     def grid(self, generator: nn.Module, step: int) -> None:
+        if not self.enabled:
+            return
         images = to_uint8(self._inference_copy(generator)(self.grid_latents))
         grid = make_grid(images)
         save_png(grid, self.run_dir / "samples" / f"grid-{step:07d}.png", scale=display_scale(images.shape[-1]))
         self.monitor.image("samples", grid, step)
 
     def snapshot(self, generator: nn.Module, step: int) -> Path:
+        if not self.enabled:
+            return self.run_dir / SNAPSHOT_FILE
         path = self.run_dir / "snapshots" / f"step-{step:07d}.safetensors"
         checkpoint.save_snapshot(path, self._inference_copy(generator), self.cfg.model, step=step,
                                  kimg=step * self.cfg.train.batch_size / 1000, run_name=self.run_dir.name,
@@ -273,14 +321,19 @@ class _Outputs:
 
     def state(self, step: int, schedule: Schedule, wall_time_s: float, G: nn.Module, D: nn.Module,
               G_ema: nn.Module | None, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer) -> None:
+        if not self.enabled:
+            return
         checkpoint.save_training_state(self.run_dir / STATE_FILE, checkpoint.TrainingState(
             config=self.cfg, step=step, real_batches=schedule.real_batches_before(step), wall_time_s=wall_time_s,
             generator=G.state_dict(), discriminator=D.state_dict(),
             generator_ema=G_ema.state_dict() if G_ema is not None else None,
             opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), rng_cpu=torch.get_rng_state(),
+            world_size=self.world_size,
         ))
 
     def progress_gif(self) -> None:
+        if not self.enabled:
+            return
         from PIL import Image
 
         frames = []

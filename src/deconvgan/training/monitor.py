@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,19 @@ class ScalarMeans:
             self._sums[name] = value.clone()
         self._counts[name] = self._counts.get(name, 0) + 1
 
-    def pop(self) -> dict[str, float]:
-        """Means since the last call, as floats (the one device sync per interval)."""
+    def pop(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+        """Means since the last call, as floats (the one device sync per interval).
+
+        ``reduce`` maps the stacked means to their average over processes (every rank must call it).
+        """
         if not self._sums:
             return {}
         names = list(self._sums)
-        values = torch.stack([self._sums[n] for n in names]).cpu().tolist()
-        means = {n: v / self._counts[n] for n, v in zip(names, values, strict=True)}
+        stacked = torch.stack([self._sums[n] / self._counts[n] for n in names])
+        if reduce is not None:
+            stacked = reduce(stacked)
+        values = stacked.cpu().tolist()
+        means = dict(zip(names, values, strict=True))
         self._sums.clear()
         self._counts.clear()
         return means
@@ -63,10 +70,16 @@ class Monitor:
 
     def __init__(
         self, run_dir: Path, *, total_steps: int, start_step: int, batch_size: int,
-        progress: bool, tensorboard: bool, resumed: bool,
+        progress: bool, tensorboard: bool, resumed: bool, enabled: bool = True,
     ) -> None:
+        """``enabled=False`` (ranks other than 0) writes nothing and shows no progress bar."""
+        self.enabled = enabled
         self.run_dir = run_dir
         self.batch_size = batch_size
+        self._interval_start = time.perf_counter()
+        self._interval_steps = 0
+        if not enabled:
+            return
         self._log = open(run_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._stats_path = run_dir / STATS_FILE
         if resumed:
@@ -75,8 +88,6 @@ class Monitor:
         self._tb = _tensorboard_writer(run_dir) if tensorboard else None
         self._bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
                          disable=not progress, smoothing=0.1)
-        self._interval_start = time.perf_counter()
-        self._interval_steps = 0
 
     def _truncate_stats_after(self, step: int) -> None:
         # Lines written after the checkpoint we resume from describe steps that will be redone.
@@ -88,6 +99,8 @@ class Monitor:
 
     def info(self, message: str) -> None:
         """A timestamped line in log.txt, echoed above the progress bar."""
+        if not self.enabled:
+            return
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         self._log.write(f"{stamp} {message}\n")
         self._log.flush()
@@ -95,7 +108,8 @@ class Monitor:
 
     def step_done(self) -> None:
         self._interval_steps += 1
-        self._bar.update(1)
+        if self.enabled:
+            self._bar.update(1)
 
     def pause_clock(self) -> float:
         """Time since the interval started; call before slow side work (grids, snapshots)."""
@@ -117,6 +131,10 @@ class Monitor:
             "images_per_s": round(images_per_s, 2),
             "wall_time_s": round(wall_time_s, 2),
         }
+        self._interval_start = time.perf_counter()
+        self._interval_steps = 0
+        if not self.enabled:
+            return record
         self._stats.write(json.dumps(record) + "\n")
         self._stats.flush()
         if self._tb is not None:
@@ -125,16 +143,16 @@ class Monitor:
             self._tb.add_scalar("speed/images_per_s", images_per_s, step)
         shown = {k: f"{means[k]:.3f}" for k in ("loss_d", "loss_g", "d_real", "d_fake") if k in means}
         self._bar.set_postfix(phase=phase, img_s=f"{images_per_s:.0f}", **shown, refresh=False)
-        self._interval_start = time.perf_counter()
-        self._interval_steps = 0
         return record
 
     def image(self, tag: str, image_chw_uint8: torch.Tensor, step: int) -> None:
         """An image (uint8 [C, H, W]) into TensorBoard, if it is on."""
-        if self._tb is not None:
+        if self.enabled and self._tb is not None:
             self._tb.add_image(tag, image_chw_uint8, step, dataformats="CHW")
 
     def close(self) -> None:
+        if not self.enabled:
+            return
         self._bar.close()
         self._stats.close()
         self._log.close()
