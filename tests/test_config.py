@@ -40,6 +40,14 @@ def test_yaml_then_overrides_then_round_trip(tmp_path):
     assert load_config(again) == cfg
 
 
+def test_exponent_notation_without_a_dot_is_a_number():
+    # YAML 1.1 reads "1e-4" as a string; --set train.g_lr=1e-4 must still mean 0.0001
+    cfg = load_config(None, ["train.g_lr=1e-4", "run.sample_every_kimg=1e9"])
+    assert cfg.train.g_lr == 1e-4 and cfg.run.sample_every_kimg == 1e9
+    with pytest.raises(ConfigError, match="train.g_lr='fast' must be a number"):
+        load_config(None, ["train.g_lr=fast"])
+
+
 def test_phase_lengths_in_kimg_or_steps():
     train = TrainConfig(batch_size=64, phases=(PhaseConfig(kimg=1.0), PhaseConfig(name="g", steps=5, train_d=False)))
     assert train.total_steps == 16 + 5  # ceil(1000 / 64) = 16

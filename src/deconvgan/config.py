@@ -71,6 +71,9 @@ class ModelConfig:
     mlp_hidden: int = 256  # hidden units of the mlp generator
     mlp_activation: str = "sigmoid"  # sigmoid | tanh | relu: the hidden nonlinearity of the mlp pair
     mlp_d_hidden: int = 0  # 0: D(x) = s(W3 x + b4) exactly as written; > 0 adds a hidden layer
+    # Mode-collapse remedies in the discriminator (both off by default: D is then unchanged).
+    d_pack: int = 1  # PacGAN (Lin et al. 2018): D judges packs of m samples, stacked along channels
+    d_mbstd: int = 0  # minibatch-stddev group size (Karras et al. 2018): 0 = off, else >= 2; dcgan/seed
 
     def __post_init__(self) -> None:
         _check_choice("model.arch", self.arch, ARCHITECTURES)
@@ -84,6 +87,15 @@ class ModelConfig:
         for key in ("latent_dim", "g_width", "d_width", "max_width", "kernel_size", "mlp_hidden"):
             _check_positive(f"model.{key}", getattr(self, key))
         _check_positive("model.mlp_d_hidden", self.mlp_d_hidden, allow_zero=True)
+        _check_positive("model.d_pack", self.d_pack)
+        _check_positive("model.d_mbstd", self.d_mbstd, allow_zero=True)
+        if self.d_mbstd == 1:
+            raise ConfigError("model.d_mbstd=1: the stddev over a group of one sample is 0; use 0 (off) or >= 2")
+        if self.d_mbstd and self.arch == "mlp":
+            raise ConfigError(
+                "model.d_mbstd needs a convolutional discriminator (it appends a feature map): "
+                "use model.arch=dcgan or seed, or set model.d_mbstd=0"
+            )
         if self.kernel_size < 2:
             raise ConfigError(f"model.kernel_size={self.kernel_size} must be >= 2 (stride-2 up/downsampling)")
         if self.arch == "seed" and self.resolution != 64:
@@ -255,6 +267,11 @@ class Config:
                 "loss.kind=wasserstein with a gradient penalty needs a discriminator without batch norm "
                 "(the penalty is per sample): set model.d_norm=none or spectral"
             )
+        if self.train.batch_size % self.model.d_pack:
+            raise ConfigError(
+                f"train.batch_size={self.train.batch_size} is not divisible by model.d_pack={self.model.d_pack} "
+                "(the discriminator judges packs of d_pack samples): make it a multiple"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), ready for YAML or JSON."""
@@ -316,6 +333,11 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"{key}={value!r} must have {len(args)} entries")
         return tuple(_convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string; users mean the number
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"{key}={value!r} must be a number") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}={value!r} must be a number")
         return float(value)

@@ -124,3 +124,11 @@ def test_tensorboard_events_when_installed(make_config, blobs, tmp_path):
     result = train(make_config("run.tensorboard=true"), run_dir=tmp_path / "r", dataset=blobs)
     events = list((result.run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
+
+
+def test_packing_and_minibatch_stddev_train_and_resume_exactly(make_config, blobs, tmp_path):
+    cfg = make_config("model.d_pack=2", "model.d_mbstd=2", "model.d_norm=spectral")
+    whole = train(cfg, run_dir=tmp_path / "whole", dataset=blobs)
+    train(cfg, run_dir=tmp_path / "parts", dataset=blobs, until_step=3)
+    resumed = train(cfg, resume=tmp_path / "parts", dataset=blobs)
+    _assert_bit_identical(_state_tensors(whole.run_dir), _state_tensors(resumed.run_dir))

@@ -5,6 +5,7 @@ Public API::
     build_generator(cfg)      # forward(z: [N, latent_dim]) -> [N, C, R, R] in [-1, 1]
     build_discriminator(cfg)  # forward(x: [N, C, R, R]) -> [N] logits
     model_summary(model, example_input) -> list[LayerRow]; format_summary(rows, total_params)
+    fuse_for_inference(generator)  # eval-mode copy with BatchNorm folded into the layer before it
 """
 
 from deconvgan.models.dcgan import (
@@ -14,6 +15,7 @@ from deconvgan.models.dcgan import (
     generator_widths,
     num_levels,
 )
+from deconvgan.models.fuse import fuse_for_inference
 from deconvgan.models.init import icnr_, init_weights
 from deconvgan.models.mlp import MLPDiscriminator, MLPGenerator
 from deconvgan.models.registry import MODEL_REGISTRY, ArchBuilders, build_discriminator, build_generator
@@ -46,6 +48,7 @@ __all__ = [
     "discriminator_widths",
     "example_inputs",
     "format_summary",
+    "fuse_for_inference",
     "generator_widths",
     "icnr_",
     "init_weights",

@@ -10,6 +10,11 @@ Discriminator, the mirror image: strided convs halving the side down to the base
 channels at the first, doubling per level, capped; no norm on the first; LeakyReLU 0.2), then
 flatten -> Linear -> one logit per image. pytorch/examples ends with a valid ``base x base`` conv
 and a Sigmoid; the Linear is the same maths, and the sigmoid lives in the loss.
+
+Two optional mode-collapse remedies, off by default (the discriminator is then exactly the
+above): ``d_pack = m > 1`` (PacGAN, Lin et al. 2018) makes D judge packs of ``m`` samples stacked
+along channels, one logit per pack; ``d_mbstd = G > 0`` (Karras et al. 2018) appends the
+minibatch-stddev feature map (:class:`~deconvgan.models.mbstd.MinibatchStdDev`) before the flatten.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from deconvgan.config import ModelConfig, base_resolution
 from deconvgan.errors import ConfigError
 from deconvgan.models.init import init_weights
+from deconvgan.models.mbstd import MinibatchStdDev
 from deconvgan.models.upsample import make_upsample, transposed_padding
 
 LEAKY_SLOPE = 0.2
@@ -108,12 +114,18 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """``forward(x: [N, channels, R, R]) -> [N]`` logits (no sigmoid: the loss applies it stably).
+    """``forward(x: [N, channels, R, R]) -> [N / d_pack]`` logits (no sigmoid: the loss applies it stably).
 
     ``widths`` overrides :func:`discriminator_widths`: one strided conv per entry, so fewer
     entries stop above the base side (the ``seed`` preset stops at 8x8). Layers live in
-    ``self.net``: ``conv{i}``, ``norm{i}`` (i >= 2, when d_norm=batch), ``act{i}``, ``flatten``, ``logit``.
+    ``self.net``: ``conv{i}``, ``norm{i}`` (i >= 2, when d_norm=batch), ``act{i}``, ``mbstd``
+    (when d_mbstd > 0), ``flatten``, ``logit``.
     With d_norm=spectral every conv and the final Linear carry a spectral-norm parametrization.
+
+    Packing (``d_pack = m``): samples ``m*i .. m*i + m-1`` form pack ``i``, stacked along channels
+    (``conv1`` takes ``channels * m`` inputs); ``N`` must be a multiple of ``m`` (ValueError). The
+    losses average over logits, so packs need no other change in training; a pack of real images
+    and a pack of fakes are what D separates.
     """
 
     def __init__(self, cfg: ModelConfig, widths: Sequence[int] | None = None) -> None:
@@ -130,8 +142,9 @@ class DCGANDiscriminator(nn.Module):
         padding, _ = transposed_padding(cfg.kernel_size, 2)
         batch_norm = cfg.d_norm == "batch"
 
+        self.pack = cfg.d_pack
         layers: OrderedDict[str, nn.Module] = OrderedDict()
-        side, c_in = cfg.resolution, cfg.channels
+        side, c_in = cfg.resolution, cfg.channels * cfg.d_pack  # a pack: d_pack images along channels
         for i, c_out in enumerate(widths, start=1):
             side //= 2
             norm_here = batch_norm and i > 1  # DCGAN: no normalisation on the first layer
@@ -141,6 +154,11 @@ class DCGANDiscriminator(nn.Module):
                 layers[f"norm{i}"] = nn.BatchNorm2d(c_out)
             layers[f"act{i}"] = nn.LeakyReLU(LEAKY_SLOPE)
             c_in = c_out
+        if cfg.d_mbstd > 0:
+            # Before the final (dense) block, as in Karras et al.: D sees the batch's diversity as
+            # one extra map and can penalise a collapsed generator. [N, c, s, s] -> [N, c + 1, s, s]
+            layers["mbstd"] = MinibatchStdDev(cfg.d_mbstd)
+            c_in += 1
         layers["flatten"] = nn.Flatten()  # [N, c_in * side * side]
         layers["logit"] = nn.Linear(c_in * side * side, 1)  # [N, 1]
         self.net = nn.Sequential(layers)
@@ -149,4 +167,21 @@ class DCGANDiscriminator(nn.Module):
             apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)  # [N, 1] -> [N]
+        return self.net(pack_samples(x, self.pack)).squeeze(1)  # [N / m, 1] -> [N / m]
+
+
+def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """PacGAN packing: ``[N, C, ...] -> [N / pack, pack * C, ...]``, pack ``i`` = samples ``pack*i ..``.
+
+    A plain reshape: sample ``pack*i + j`` becomes channels ``j*C .. j*C + C-1`` of pack ``i``.
+    Raises ValueError if ``N`` is not a multiple of ``pack``. ``pack = 1`` returns ``x`` itself.
+    """
+    if pack == 1:
+        return x
+    n = x.shape[0]
+    if n % pack:
+        raise ValueError(
+            f"a batch of {n} samples does not split into packs of model.d_pack={pack}: "
+            "use a batch size divisible by it"
+        )
+    return x.reshape(n // pack, pack * x.shape[1], *x.shape[2:])

@@ -13,6 +13,10 @@ activation: ``logit = W3 s(W5 x + b5) + b4``. ``resolution``, ``channels``, ``la
 
 Attribute names follow the formulas: G has ``hidden`` (W2, b2) and ``out`` (W1, b1); D has
 ``out`` (W3, b4) and, with a hidden layer, ``hidden`` (W5, b5) -- all inside ``self.net``.
+
+PacGAN packing (``d_pack = m``) works here too: the m flattened samples of a pack are
+concatenated, so ``x`` above is ``m * C * R * R`` long. The minibatch-stddev layer (``d_mbstd``)
+appends a feature map, so it needs a convolutional discriminator (ConfigError for mlp).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import torch
 from torch import nn
 
 from deconvgan.config import ModelConfig
-from deconvgan.models.dcgan import apply_spectral_norm
+from deconvgan.errors import ConfigError
+from deconvgan.models.dcgan import apply_spectral_norm, pack_samples
 from deconvgan.models.init import init_weights
 
 
@@ -56,23 +61,30 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """``forward(x: [N, C, R, R]) -> [N]`` logits ``W3 x + b4`` (``x`` flattened row-major)."""
+    """``forward(x: [N, C, R, R]) -> [N / d_pack]`` logits ``W3 x + b4`` (``x`` flattened row-major).
+
+    With ``d_pack = m``, ``x`` is a pack: the m flattened samples ``m*i .. m*i + m-1`` end to end.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        if cfg.d_mbstd:  # ModelConfig refuses this too; guard direct construction
+            raise ConfigError("model.d_mbstd needs a convolutional discriminator: use model.arch=dcgan or seed")
         self.config = cfg
-        pixels = math.prod(cfg.image_shape)
-        layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())  # [N, C*R*R]
+        self.pack = cfg.d_pack
+        pixels = math.prod(cfg.image_shape) * cfg.d_pack  # one pack, flattened
+        layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())  # [N / m, m*C*R*R]
         width = pixels
         if cfg.mlp_d_hidden > 0:
-            layers["hidden"] = nn.Linear(pixels, cfg.mlp_d_hidden)  # [N, d_hidden]
+            layers["hidden"] = nn.Linear(pixels, cfg.mlp_d_hidden)  # [N / m, d_hidden]
             layers["act"] = make_activation(cfg.mlp_activation)
             width = cfg.mlp_d_hidden
-        layers["out"] = nn.Linear(width, 1)  # [N, 1]
+        layers["out"] = nn.Linear(width, 1)  # [N / m, 1]
         self.net = nn.Sequential(layers)
         init_weights(self)
         if cfg.d_norm == "spectral":
             apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)  # [N, 1] -> [N]
+        # Packing along channels then flattening = concatenating the flattened samples of a pack.
+        return self.net(pack_samples(x, self.pack)).squeeze(1)  # [N / m, 1] -> [N / m]

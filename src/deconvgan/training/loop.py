@@ -119,6 +119,9 @@ def train(
     batch = cfg.train.batch_size
     reals = RealBatches(dataset.images, batch, seed, device, rank=ranks.rank, world_size=ranks.world_size,
                         hflip=cfg.data.hflip)
+    if reals.batch_per_rank % cfg.model.d_pack:
+        raise ConfigError(f"the per-process batch {reals.batch_per_rank} is not divisible by model.d_pack="
+                          f"{cfg.model.d_pack}: make train.batch_size a multiple of {cfg.model.d_pack} x processes")
     mine = slice(ranks.rank * reals.batch_per_rank, (ranks.rank + 1) * reals.batch_per_rank)  # rank's share
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.run.amp == "bf16" \
         else contextlib.nullcontext

@@ -1,0 +1,234 @@
+"""Training throughput: deconvgan's step vs a faithful pytorch/examples DCGAN step, same process.
+
+    python benchmarks/train_speed.py [--configs 64x3,32x1,mnist28] [--threads 2,1] [--rounds 2] [--steps 8]
+
+For each configuration and thread count the two are timed alternately (A B A B) on the same
+in-memory images: deconvgan's `train()` (its default recipe: non-saturating loss on logits, no
+weight gradients for D in the generator step, moving average of G) and a plain re-implementation
+of the pytorch/examples DCGAN (nn.Sequential G and D, BatchNorm, Sigmoid + BCELoss, Adam 2e-4 /
+(0.5, 0.999), its D-then-G step order, default memory format) on the identical architecture and
+batch. Prints images/s, the ratio, GFLOP per training image (torch.utils.flop_counter) and the
+fraction of this machine's measured FP32 matmul rate each reaches, and the peak RSS of a
+deconvgan run in its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads collapse on a squeezed host
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from deconvgan.config import load_config  # noqa: E402
+from deconvgan.data import ImageDataset  # noqa: E402
+from deconvgan.models import build_discriminator, build_generator  # noqa: E402
+from deconvgan.training import train  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Setup:
+    name: str
+    resolution: int
+    channels: int
+    batch: int
+    g_widths: tuple[int, ...]  # reference generator channels from the first (4x4 or 7x7) map on
+    d_widths: tuple[int, ...]
+
+
+SETUPS = {
+    "64x3": Setup("64x64x3, batch 128 (pytorch/examples DCGAN)", 64, 3, 128, (512, 256, 128, 64), (64, 128, 256, 512)),
+    "32x1": Setup("32x32x1, batch 128", 32, 1, 128, (256, 128, 64), (64, 128, 256)),
+    "mnist28": Setup("MNIST-28 preset, batch 64", 28, 1, 64, (128, 64), (64, 128)),
+}
+
+
+# --- the reference: pytorch/examples dcgan/main.py, re-implemented ------------------------------
+
+
+def reference_models(s: Setup, nz: int = 100) -> tuple[nn.Module, nn.Module]:
+    base = 7 if s.resolution == 28 else 4
+    g: list[nn.Module] = [nn.ConvTranspose2d(nz, s.g_widths[0], base, 1, 0, bias=False), nn.BatchNorm2d(s.g_widths[0]),
+                          nn.ReLU(True)]
+    for cin, cout in zip(s.g_widths, s.g_widths[1:], strict=False):
+        g += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+    g += [nn.ConvTranspose2d(s.g_widths[-1], s.channels, 4, 2, 1, bias=False), nn.Tanh()]
+    d: list[nn.Module] = [nn.Conv2d(s.channels, s.d_widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+    for cin, cout in zip(s.d_widths, s.d_widths[1:], strict=False):
+        d += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, inplace=True)]
+    d += [nn.Conv2d(s.d_widths[-1], 1, base, 1, 0, bias=False), nn.Sigmoid()]
+    G, D = nn.Sequential(*g), nn.Sequential(*d)
+    for m in [*G.modules(), *D.modules()]:  # the example's weights_init
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+    return G, D
+
+
+def reference_run(s: Setup, images: torch.Tensor, steps: int) -> float:
+    """images/s of the example's loop over ``steps`` steps (after one warm-up step)."""
+    torch.manual_seed(0)
+    G, D = reference_models(s)
+    criterion = nn.BCELoss()
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    data = images.float() / 127.5 - 1  # the example's loader hands over normalised float batches
+
+    def step(i: int) -> None:
+        real = data[(i * s.batch) % (len(data) - s.batch):][: s.batch]
+        D.zero_grad()
+        label = torch.full((s.batch,), 1.0)
+        err_real = criterion(D(real).view(-1), label)
+        err_real.backward()
+        noise = torch.randn(s.batch, 100, 1, 1)
+        fake = G(noise)
+        label.fill_(0.0)
+        err_fake = criterion(D(fake.detach()).view(-1), label)
+        err_fake.backward()
+        opt_d.step()
+        G.zero_grad()
+        label.fill_(1.0)
+        err_g = criterion(D(fake).view(-1), label)
+        err_g.backward()
+        opt_g.step()
+        _ = err_real.item() + err_fake.item() + err_g.item()  # the example prints these every step
+
+    step(0)
+    start = time.perf_counter()
+    for i in range(1, steps + 1):
+        step(i)
+    return steps * s.batch / (time.perf_counter() - start)
+
+
+def reference_flops_per_image(s: Setup, images: torch.Tensor) -> float:
+    G, D = reference_models(s)
+    real = images[: s.batch].float() / 127.5 - 1
+    criterion = nn.BCELoss()
+    with FlopCounterMode(display=False) as counter:
+        label = torch.ones(s.batch)
+        criterion(D(real).view(-1), label).backward()
+        fake = G(torch.randn(s.batch, 100, 1, 1))
+        criterion(D(fake.detach()).view(-1), label * 0).backward()
+        criterion(D(fake).view(-1), label).backward()
+    return counter.get_total_flops() / s.batch
+
+
+# --- deconvgan ------------------------------------------------------------------------------------
+
+
+def deconvgan_config(s: Setup, steps: int, runs_dir: str, overrides: tuple[str, ...] = ()):
+    return load_config(None, [
+        f"run.runs_dir={runs_dir}", f"model.resolution={s.resolution}", f"model.channels={s.channels}",
+        "model.g_width=64", "model.d_width=64", f"train.batch_size={s.batch}",
+        f"train.phases=[{{steps: {steps + 1}}}]", "run.progress=false", "run.tensorboard=false",
+        f"run.log_every_kimg={s.batch / 1000}", "run.sample_every_kimg=1e9", "run.snapshot_every_kimg=1e9",
+        "run.grid_size=1", "run.device=cpu", *overrides,
+    ])
+
+
+def deconvgan_run(s: Setup, images: torch.Tensor, steps: int) -> float:
+    """images/s of deconvgan's loop: the median over its per-step intervals after the first."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = deconvgan_config(s, steps, tmp)
+        result = train(cfg, dataset=ImageDataset(images, None, "bench", None))
+        speeds = [json.loads(line)["images_per_s"] for line in
+                  (result.run_dir / "stats.jsonl").read_text().splitlines()][1:]
+    return statistics.median(speeds)
+
+
+def deconvgan_flops_per_image(s: Setup, images: torch.Tensor) -> float:
+    cfg = deconvgan_config(s, 1, "unused")
+    G, D = build_generator(cfg.model), build_discriminator(cfg.model)
+    real = images[: s.batch].float() / 127.5 - 1
+    softplus = nn.functional.softplus
+    with FlopCounterMode(display=False) as counter:  # the loop's step: D on real and fakes, then G through frozen D
+        fake = G(torch.randn(s.batch, 100))
+        (softplus(-D(real)).mean() + softplus(D(fake.detach())).mean()).backward()
+        D.requires_grad_(False)
+        softplus(-D(fake)).mean().backward()
+    return counter.get_total_flops() / s.batch
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def rss_child(config: str, threads: int, steps: int) -> float:
+    """Peak RSS (MB) of a process that loads the data and runs deconvgan's training for ``steps`` steps."""
+    code = (f"import sys; sys.argv=['x']; import benchmarks.train_speed as b; b._rss_main({config!r}, {steps})")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=os.getcwd())
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _rss_main(config: str, steps: int) -> None:
+    s = SETUPS[config]
+    deconvgan_run(s, make_images(s), steps)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def make_images(s: Setup, n: int = 4096) -> torch.Tensor:
+    if s.resolution == 28:  # the real set, as the preset trains on it (uint8, 47 MB for 60k images)
+        from pathlib import Path
+
+        from deconvgan.config import DataConfig
+        from deconvgan.data import load_dataset
+
+        root = Path(__file__).resolve().parents[2] / "shared" / "data"
+        return load_dataset(DataConfig(source="mnist", root=str(root), download=False), 28, 1).images
+    gen = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (n, s.channels, s.resolution, s.resolution), dtype=torch.uint8, generator=gen)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default="64x3,32x1,mnist28")
+    parser.add_argument("--threads", default="2,1")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per run (after one warm-up step)")
+    args = parser.parse_args()
+    print("| configuration | threads | deconvgan images/s | reference images/s | ratio | GFLOP/image (ours / ref) "
+          "| % of FP32 matmul peak (ours / ref) | peak RSS, deconvgan run |")
+    print("|---|---|---|---|---|---|---|---|")
+    for threads in (int(t) for t in args.threads.split(",")):
+        torch.set_num_threads(threads)
+        peak = matmul_peak_gflops()
+        for key in args.configs.split(","):
+            s = SETUPS[key]
+            images = make_images(s)
+            ours, ref = [], []
+            for _ in range(args.rounds):  # A B A B
+                ours.append(deconvgan_run(s, images, args.steps))
+                ref.append(reference_run(s, images, args.steps))
+            ours_ips, ref_ips = statistics.median(ours), statistics.median(ref)
+            ours_gf, ref_gf = deconvgan_flops_per_image(s, images) / 1e9, reference_flops_per_image(s, images) / 1e9
+            rss = rss_child(key, threads, 2)
+            print(f"| {s.name} | {threads} | {ours_ips:.0f} | {ref_ips:.0f} | {ours_ips / ref_ips:.2f}x "
+                  f"| {ours_gf:.3f} / {ref_gf:.3f} | {100 * ours_ips * ours_gf / peak:.0f}% / "
+                  f"{100 * ref_ips * ref_gf / peak:.0f}% | {rss:.0f} MB |", flush=True)
+        print(f"(FP32 matmul peak with {threads} thread(s): {peak:.0f} GFLOP/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
