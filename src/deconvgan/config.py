@@ -28,6 +28,9 @@ D_NORMS = ("batch", "spectral", "none")
 MLP_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 LOSSES = ("minimax", "nonsaturating", "hinge", "wasserstein", "least-squares")
 DATA_SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder")
+# Metrics the training loop can select the best snapshot by: the result key it compares (lower is better).
+TRAINING_METRICS = {"fd-classifier": "fd-classifier", "fid": "fid", "kid": "kid", "spectral": "spectral-distance",
+                    "mode-coverage": "modes-kl"}
 
 
 def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
@@ -235,11 +238,19 @@ class RunConfig:
     amp: str = "none"  # none | bf16: bfloat16 autocast for forward passes (CUDA, or CPUs with bf16)
     channels_last: bool = False  # NHWC memory format for convolutions (often faster on GPUs)
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels (CUDA only; not bit-reproducible)
+    metric: str | None = None  # evaluate during training: fd-classifier | fid | kid | spectral | mode-coverage
+    metric_every_kimg: float = 50.0  # and keep snapshot-best.safetensors by it
+    metric_samples: int = 5000  # generated images (and real test images) per evaluation
 
     def __post_init__(self) -> None:
         for key in ("log_every_kimg", "sample_every_kimg", "snapshot_every_kimg", "grid_size", "dist_timeout_s"):
             _check_positive(f"run.{key}", getattr(self, key))
         _check_choice("run.amp", self.amp, ("none", "bf16"))
+        if self.metric is not None:
+            _check_choice("run.metric", self.metric, tuple(TRAINING_METRICS))
+        _check_positive("run.metric_every_kimg", self.metric_every_kimg)
+        if self.metric_samples < 2:
+            raise ConfigError(f"run.metric_samples={self.metric_samples} must be >= 2 (a covariance needs two)")
         if self.dist_backend is not None:
             _check_choice("run.dist_backend", self.dist_backend, ("gloo", "nccl", "mpi", "ucc"))
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):

@@ -7,6 +7,7 @@ makes the run fail loudly within a timeout, and the last checkpoint is intact an
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -45,7 +46,10 @@ def _params(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def test_two_ranks_agree_and_match_one_process_of_twice_the_batch(make_config, blobs, tmp_path):
     cfg = make_config("train.batch_size=8", "train.phases=[{steps: 4}]", "train.sync_batchnorm=true",
-                      "data.hflip=true", "run.num_threads=1")
+                      "data.hflip=true", "run.num_threads=1",
+                      # a metric during training: each rank generates its share of 15 seeds, rank 0 gathers
+                      "data.source=digits", "run.metric=spectral", "run.metric_every_kimg=0.016",
+                      "run.metric_samples=15")
     process = _launch(tmp_path, cfg, blobs.images)
     output, _ = process.communicate(timeout=240)
     assert process.returncode == 0, output
@@ -60,6 +64,15 @@ def test_two_ranks_agree_and_match_one_process_of_twice_the_batch(make_config, b
     expected.update({f"D.{k}": v for k, v in single.discriminator.state_dict().items()})
     for key, value in _params(expected).items():
         assert torch.allclose(rank0[key], value, rtol=1e-4, atol=1e-5), key
+    # the sharded evaluation gives what one process computes (a set metric of near-equal weights)
+    def evaluations(run_dir):
+        lines = [json.loads(x) for x in (run_dir / "stats.jsonl").read_text().splitlines()]
+        return {x["step"]: x["metrics"]["spectral-distance"] for x in lines if "metrics" in x}
+
+    two, one = evaluations(tmp_path / "run"), evaluations(single.run_dir)
+    assert two.keys() == one.keys() == {2, 4}
+    for step in two:
+        assert two[step] == pytest.approx(one[step], rel=1e-3, abs=1e-4)
     # only rank 0 wrote outputs, and into a single run directory
     assert (tmp_path / "run" / "snapshot.safetensors").is_file()
     assert load_training_state(tmp_path / "run" / "training-state.safetensors").world_size == 2

@@ -132,3 +132,18 @@ def test_packing_and_minibatch_stddev_train_and_resume_exactly(make_config, blob
     train(cfg, run_dir=tmp_path / "parts", dataset=blobs, until_step=3)
     resumed = train(cfg, resume=tmp_path / "parts", dataset=blobs)
     _assert_bit_identical(_state_tensors(whole.run_dir), _state_tensors(resumed.run_dir))
+
+
+def test_metric_during_training_keeps_the_best_snapshot(make_config, blobs, tmp_path):
+    cfg = make_config("run.metric=spectral", "run.metric_every_kimg=0.016", "run.metric_samples=16",
+                      "data.source=digits")
+    result = train(cfg, run_dir=tmp_path / "r", dataset=blobs)
+    lines = [json.loads(x) for x in (result.run_dir / "stats.jsonl").read_text().splitlines()]
+    evaluations = [x for x in lines if "metrics" in x]
+    assert [x["step"] for x in evaluations] == [2, 4, 6]
+    values = {x["step"]: x["metrics"]["spectral-distance"] for x in evaluations}
+    best = json.loads((result.run_dir / "best.json").read_text())
+    assert best["value"] == pytest.approx(min(values.values()), abs=1e-6)
+    assert best["step"] == min(values, key=values.get)
+    _, info = load_snapshot(result.run_dir / "snapshot-best.safetensors")
+    assert info.step == best["step"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from deconvgan.losses import GanLoss, get_loss, gradient_penalty, r1_penalty
 from deconvgan.models import build_discriminator, build_generator
 from deconvgan.training.batches import RealBatches
 from deconvgan.training.ema import ema_beta, recalibrate_batchnorm, update_ema
+from deconvgan.training.evaluation import TrainingMetric, read_best, write_best
 from deconvgan.training.monitor import Monitor, ScalarMeans
 from deconvgan.training.rundir import CONFIG_FILE, SNAPSHOT_FILE, STATE_FILE, new_run_dir
 from deconvgan.training.schedule import Schedule
@@ -139,6 +141,8 @@ def train(
     log_every = _every(cfg.run.log_every_kimg, batch)
     sample_every = _every(cfg.run.sample_every_kimg, batch)
     snapshot_every = _every(cfg.run.snapshot_every_kimg, batch)
+    metric_every = _every(cfg.run.metric_every_kimg, batch)
+    metric = TrainingMetric(cfg, device, ranks) if cfg.run.metric is not None else None
 
     monitor = Monitor(run_dir, total_steps=schedule.total_steps, start_step=start_step, batch_size=batch,
                       progress=cfg.run.progress, tensorboard=cfg.run.tensorboard, resumed=state is not None,
@@ -151,8 +155,8 @@ def train(
                      "order and random draws are the same (drawn for the global batch); batch-norm statistics "
                      "are now per-rank batches of a different size unless train.sync_batchnorm is on")
     outputs = _Outputs(run_dir, cfg, dataset.name, monitor, grid_latents, ranks)
-    if state is None:
-        outputs.grid(G_ema or G, 0)
+    if state is None and ranks.is_main:
+        outputs.grid(outputs.inference_copy(G_ema or G), 0)
 
     # --- the loop ----------------------------------------------------------------------------------
     means = ScalarMeans()
@@ -194,12 +198,18 @@ def train(
                 last_stats = monitor.log(step, scheduled.phase.name,
                                          means.pop(lambda t: dist.mean_across_ranks(ranks, t)), wall)
             side = monitor.pause_clock()
-            if step % sample_every == 0 or final:
-                outputs.grid(G_ema or G, step)
-            if step % snapshot_every == 0 or final:
-                wall = wall_time_s + time.perf_counter() - session_start
-                snapshot_path = outputs.snapshot(G_ema or G, step)
-                outputs.state(step, schedule, wall, G, D, G_ema, opt_g, opt_d)
+            want_grid, want_snapshot = step % sample_every == 0 or final, step % snapshot_every == 0 or final
+            want_metric = metric is not None and (step % metric_every == 0 or final)
+            if want_metric or (ranks.is_main and (want_grid or want_snapshot)):
+                inference = outputs.inference_copy(G_ema or G)  # eval mode, statistics re-estimated
+                if want_grid:
+                    outputs.grid(inference, step)
+                if want_snapshot:
+                    wall = wall_time_s + time.perf_counter() - session_start
+                    snapshot_path = outputs.snapshot(inference, step)
+                    outputs.state(step, schedule, wall, G, D, G_ema, opt_g, opt_d)
+                if want_metric:  # every rank generates its share; rank 0 gets the values
+                    outputs.evaluation(metric(inference), metric.key, inference, step)
             monitor.resume_clock(side)
     except KeyboardInterrupt:
         wall = wall_time_s + time.perf_counter() - session_start
@@ -292,11 +302,13 @@ class _Outputs:
         self.grid_latents = grid_latents
         self.enabled = ranks.is_main  # only rank 0 writes; the others skip every output
         self.world_size = ranks.world_size
+        best = read_best(run_dir) if self.enabled else None
+        self.best_value = best["value"] if best is not None else math.inf
         if self.enabled:
             (run_dir / "samples").mkdir(exist_ok=True)
             (run_dir / "snapshots").mkdir(exist_ok=True)
 
-    def _inference_copy(self, generator: nn.Module) -> nn.Module:
+    def inference_copy(self, generator: nn.Module) -> nn.Module:
         # A single-process copy (no collective calls: only rank 0 runs this) in the standard format.
         local = dist.convert_local_batchnorm(copy.deepcopy(generator)).to(memory_format=torch.contiguous_format)
         gen = make_generator(derive_seed(self.cfg.train.seed, "recalibrate"), self.grid_latents.device)
@@ -304,23 +316,35 @@ class _Outputs:
                                      batch_size=256, gen=gen)
 
     @torch.no_grad()
-    def grid(self, generator: nn.Module, step: int) -> None:
+    def grid(self, inference: nn.Module, step: int) -> None:
         if not self.enabled:
             return
-        images = to_uint8(self._inference_copy(generator)(self.grid_latents))
+        images = to_uint8(inference(self.grid_latents))
         grid = make_grid(images)
         save_png(grid, self.run_dir / "samples" / f"grid-{step:07d}.png", scale=display_scale(images.shape[-1]))
         self.monitor.image("samples", grid, step)
 
-    def snapshot(self, generator: nn.Module, step: int) -> Path:
+    def snapshot(self, inference: nn.Module, step: int) -> Path:
         if not self.enabled:
             return self.run_dir / SNAPSHOT_FILE
         path = self.run_dir / "snapshots" / f"step-{step:07d}.safetensors"
-        checkpoint.save_snapshot(path, self._inference_copy(generator), self.cfg.model, step=step,
+        checkpoint.save_snapshot(path, inference, self.cfg.model, step=step,
                                  kimg=step * self.cfg.train.batch_size / 1000, run_name=self.run_dir.name,
                                  dataset=self.dataset_name)
         write_bytes(self.run_dir / SNAPSHOT_FILE, path.read_bytes())
         return self.run_dir / SNAPSHOT_FILE
+
+    def evaluation(self, values: dict[str, float] | None, key: str, inference: nn.Module, step: int) -> None:
+        """Log the metric values; keep snapshot-best.safetensors when ``key`` improved (lower is better)."""
+        if not self.enabled or values is None:
+            return
+        self.monitor.metrics(step, values)
+        if values[key] < self.best_value:
+            self.best_value = values[key]
+            kimg = step * self.cfg.train.batch_size / 1000
+            checkpoint.save_snapshot(self.run_dir / "snapshot-best.safetensors", inference, self.cfg.model, step=step,
+                                     kimg=kimg, run_name=self.run_dir.name, dataset=self.dataset_name)
+            write_best(self.run_dir, step, kimg, key, values[key])
 
     def state(self, step: int, schedule: Schedule, wall_time_s: float, G: nn.Module, D: nn.Module,
               G_ema: nn.Module | None, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer) -> None:

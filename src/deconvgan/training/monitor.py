@@ -145,6 +145,19 @@ class Monitor:
         self._bar.set_postfix(phase=phase, img_s=f"{images_per_s:.0f}", **shown, refresh=False)
         return record
 
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        """Evaluation results as their own stats.jsonl line ({"step", "kimg", "metrics": {...}})."""
+        if not self.enabled:
+            return
+        record = {"step": step, "kimg": round(step * self.batch_size / 1000, 3),
+                  "metrics": {k: round(v, 6) for k, v in values.items()}}
+        self._stats.write(json.dumps(record) + "\n")
+        self._stats.flush()
+        if self._tb is not None:
+            for key, value in values.items():
+                self._tb.add_scalar(f"metrics/{key}", value, step)
+        self.info(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+
     def image(self, tag: str, image_chw_uint8: torch.Tensor, step: int) -> None:
         """An image (uint8 [C, H, W]) into TensorBoard, if it is on."""
         if self.enabled and self._tb is not None:
