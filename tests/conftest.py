@@ -10,7 +10,24 @@ import torch
 from deconvgan.config import Config, load_config
 from deconvgan.data import ImageDataset
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+def _find_shared_data() -> Path | None:
+    # The repository's sibling shared/ (CI clones with shared/ beside the work tree), else the usual place.
+    for candidate in (Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data")):
+        if (candidate / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+            return candidate
+    return None
+
+
+SHARED_DATA = _find_shared_data()
+
+
+@pytest.fixture(scope="session")
+def shared_root() -> Path:
+    """The folder holding mnist/ and fashion-mnist/ with the original files (../shared/data); skips if absent."""
+    if SHARED_DATA is None:
+        pytest.skip("shared/data with the original MNIST files is not present on this machine")
+    return SHARED_DATA
 
 
 def tiny_config(tmp_path: Path, *overrides: str) -> Config:

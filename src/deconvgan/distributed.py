@@ -152,29 +152,24 @@ class SyncBatchNorm2d(nn.BatchNorm2d):
         return (x - mean[None, :, None, None]) * scale[None, :, None, None]
 
 
+def _swap_batchnorm(module: nn.Module, matches, make: type[nn.BatchNorm2d]) -> nn.Module:
+    """Replace (in place) every child for which ``matches(child)`` with ``make`` holding the same state."""
+    for name, child in module.named_children():
+        if matches(child):
+            swapped = make(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+            swapped.load_state_dict(child.state_dict())
+            where = next(iter([*child.parameters(), *child.buffers()]), torch.empty(0)).device
+            setattr(module, name, swapped.to(where))
+        else:
+            _swap_batchnorm(child, matches, make)
+    return module
+
+
 def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
     """Swap every BatchNorm2d in ``module`` (in place) for :class:`SyncBatchNorm2d`; same state."""
-    for name, child in module.named_children():
-        if type(child) is nn.BatchNorm2d:
-            sync = SyncBatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                   child.track_running_stats)
-            sync.load_state_dict(child.state_dict())
-            sync.to(next(child.buffers()).device if list(child.buffers()) else "cpu")
-            setattr(module, name, sync)
-        else:
-            convert_sync_batchnorm(child)
-    return module
+    return _swap_batchnorm(module, lambda m: type(m) is nn.BatchNorm2d, SyncBatchNorm2d)
 
 
 def convert_local_batchnorm(module: nn.Module) -> nn.Module:
     """The inverse of :func:`convert_sync_batchnorm` (in place): for single-process inference copies."""
-    for name, child in module.named_children():
-        if isinstance(child, SyncBatchNorm2d):
-            local = nn.BatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                   child.track_running_stats)
-            local.load_state_dict(child.state_dict())
-            local.to(next(child.buffers()).device if list(child.buffers()) else "cpu")
-            setattr(module, name, local)
-        else:
-            convert_local_batchnorm(child)
-    return module
+    return _swap_batchnorm(module, lambda m: isinstance(m, SyncBatchNorm2d), nn.BatchNorm2d)

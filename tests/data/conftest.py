@@ -17,25 +17,6 @@ import pytest
 from deconvgan.data.mnist import read_mnist
 
 
-def _find_shared_data() -> Path | None:
-    # The repository's sibling shared/ (CI clones with shared/ beside the work tree), else the usual place.
-    for candidate in (Path(__file__).resolve().parents[3] / "shared" / "data", Path("/work/shared/data")):
-        if (candidate / "mnist" / "train-images-idx3-ubyte.gz").is_file():
-            return candidate
-    return None
-
-
-SHARED_DATA = _find_shared_data()
-
-
-@pytest.fixture(scope="session")
-def shared_root() -> Path:
-    """The folder holding mnist/ and fashion-mnist/ with the original files (shared/data)."""
-    if SHARED_DATA is None:
-        pytest.skip("shared/data with the original MNIST files is not present on this machine")
-    return SHARED_DATA
-
-
 @pytest.fixture(scope="session")
 def mnist_train_raw(shared_root: Path) -> tuple[np.ndarray, np.ndarray]:
     """MNIST train as read from the original files once per session: uint8 [60000, 28, 28], [60000]."""

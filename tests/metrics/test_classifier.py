@@ -19,15 +19,6 @@ from deconvgan.metrics.classifier import ClassifierRecipe, StackedDigitClassifie
 FAST = ClassifierRecipe(epochs=1, batch_size=32, max_steps=25, width=8, feature_dim=16)
 
 
-def _find_shared_data() -> Path | None:
-    # The repository's sibling shared/ (as CI lays it out), else the usual place.
-    for candidate in (Path(__file__).resolve().parents[3] / "shared" / "data", Path("/work/shared/data")):
-        if (candidate / "mnist" / "train-images-idx3-ubyte.gz").is_file():
-            return candidate
-    return None
-
-
-SHARED_DATA = _find_shared_data()
 
 
 def quadrant_blobs(n: int = 400, side: int = 16, seed: int = 0) -> ImageDataset:
@@ -122,10 +113,9 @@ def test_stacked_wrapper_applies_the_digit_classifier_per_channel(tmp_path: Path
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(SHARED_DATA is None, reason="shared/data with the MNIST files is not here")
-def test_mnist_recipe_reaches_99_percent(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_mnist_recipe_reaches_99_percent(tmp_path_factory: pytest.TempPathFactory, shared_root: Path) -> None:
     """The default recipe on MNIST train, measured on MNIST test: >= 99% (a few minutes on a CPU)."""
-    root = str(SHARED_DATA)
+    root = str(shared_root)
     cache = tmp_path_factory.getbasetemp() / "deconvgan-classifiers"  # shared with the mode-coverage slow test
     start = time.perf_counter()
     model = clf.domain_classifier(DataConfig(source="mnist", root=root, download=False), 28, 1,

@@ -23,18 +23,6 @@ from deconvgan.metrics.mode_coverage import (
 )
 
 
-def _find_shared_data() -> Path | None:
-    # The repository's sibling shared/ (as CI lays it out), else the usual place.
-    for candidate in (Path(__file__).resolve().parents[3] / "shared" / "data", Path("/work/shared/data")):
-        if (candidate / "mnist" / "train-images-idx3-ubyte.gz").is_file():
-            return candidate
-    return None
-
-
-SHARED_DATA = _find_shared_data()
-needs_mnist = pytest.mark.skipif(SHARED_DATA is None, reason="shared/data with the MNIST files is not here")
-
-
 class LookupDigits:
     """A perfect digit 'classifier' for MNIST images: looks each image's bytes up in the labelled set."""
 
@@ -99,12 +87,10 @@ def test_bad_input_is_refused() -> None:
         mode_coverage(torch.full((2, 3, 4, 4), 200, dtype=torch.uint8), ChannelMean())
 
 
-@needs_mnist
-def test_real_stacked_mnist_with_true_labels_covers_all_modes() -> None:
+def test_real_stacked_mnist_with_true_labels_covers_all_modes(shared_root: Path) -> None:
     """The protocol on 26,000 real stacked images with a perfect classifier: ~1000 modes, KL ~ 0.02."""
-    assert SHARED_DATA is not None
-    digits = LookupDigits(*read_mnist("mnist", "train", SHARED_DATA, download=False))
-    cfg = DataConfig(source="stacked-mnist", root=str(SHARED_DATA), split="train", download=False,
+    digits = LookupDigits(*read_mnist("mnist", "train", shared_root, download=False))
+    cfg = DataConfig(source="stacked-mnist", root=str(shared_root), split="train", download=False,
                      stacked_count=DEFAULT_SAMPLES)
     real = load_dataset(cfg, 28, 3)
     result = mode_coverage(real.images, digits)
@@ -116,14 +102,13 @@ def test_real_stacked_mnist_with_true_labels_covers_all_modes() -> None:
     assert 0.018 < result.kl < 0.03
 
 
-@needs_mnist
 @pytest.mark.slow
-def test_real_stacked_mnist_with_the_trained_classifier(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_real_stacked_mnist_with_the_trained_classifier(tmp_path_factory: pytest.TempPathFactory,
+                                                        shared_root: Path) -> None:
     """The same with the >= 99% MNIST classifier (trained here once per session: a few minutes)."""
     from deconvgan.metrics.classifier import domain_classifier
 
-    assert SHARED_DATA is not None
-    cfg = DataConfig(source="stacked-mnist", root=str(SHARED_DATA), split="train", download=False,
+    cfg = DataConfig(source="stacked-mnist", root=str(shared_root), split="train", download=False,
                      stacked_count=DEFAULT_SAMPLES)
     cache = tmp_path_factory.getbasetemp() / "deconvgan-classifiers"  # shared with test_classifier's slow test
     classifier = domain_classifier(cfg, 28, 3, cache_dir=cache, progress=False)
