@@ -1,5 +1,8 @@
 """Atomic writes: a failure mid-write leaves the previous file intact and no temporary behind."""
 
+import os
+import stat
+
 import pytest
 
 from deconvgan.atomic import write_text, write_with
@@ -30,3 +33,12 @@ def test_crash_mid_write_keeps_the_old_file(tmp_path):
 def test_creates_parent_folders(tmp_path):
     write_text(tmp_path / "a" / "b" / "c.txt", "x")
     assert (tmp_path / "a" / "b" / "c.txt").read_text() == "x"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_written_files_get_the_usual_permissions_not_owner_only(tmp_path):
+    path = tmp_path / "snapshot.bin"
+    write_text(path, "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
