@@ -92,7 +92,8 @@ def _unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torc
     return {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
 
 
-def _load_weights(path: str | Path, module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+def load_module_weights(path: str | Path, module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """Load ``state`` into ``module`` with a one-line error naming ``path`` on any mismatch."""
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -171,7 +172,7 @@ def load_snapshot(path: str | Path, device: str | torch.device = "cpu") -> tuple
     path = resolve_snapshot_path(path)
     info, tensors = read_snapshot_info(path)
     generator = build_generator(info.model)
-    _load_weights(path, generator, tensors, "generator")
+    load_module_weights(path, generator, tensors, "generator")
     return generator.to(device).eval(), info
 
 
@@ -194,8 +195,7 @@ class TrainingState:
     """Everything needed to continue a run exactly where it stopped."""
 
     config: Config
-    step: int  # generator steps completed
-    real_batches: int  # real batches drawn so far (the data cursor)
+    step: int  # generator steps completed (the data cursor follows from it and the schedule)
     wall_time_s: float  # training time accumulated over all sessions of the run
     generator: dict[str, torch.Tensor]
     discriminator: dict[str, torch.Tensor]
@@ -241,7 +241,6 @@ def save_training_state(path: str | Path, state: TrainingState) -> None:
         "package_version": __version__,
         "config": state.config.to_dict(),
         "step": state.step,
-        "real_batches": state.real_batches,
         "wall_time_s": state.wall_time_s,
         "has_ema": state.generator_ema is not None,
         "world_size": state.world_size,
@@ -263,7 +262,6 @@ def load_training_state(path: str | Path) -> TrainingState:
     return TrainingState(
         config=config,
         step=int(_json_field(path, metadata, "step")),
-        real_batches=int(_json_field(path, metadata, "real_batches")),
         wall_time_s=float(_json_field(path, metadata, "wall_time_s")),
         generator=_unprefixed("G", tensors),
         discriminator=_unprefixed("D", tensors),
@@ -274,7 +272,3 @@ def load_training_state(path: str | Path) -> TrainingState:
         world_size=int(metadata.get("world_size", "1")),
     )
 
-
-def load_module_weights(path: str | Path, module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """Load ``state`` into ``module`` with a one-line error naming ``path`` on any mismatch."""
-    _load_weights(path, module, state, what)

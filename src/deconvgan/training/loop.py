@@ -207,13 +207,13 @@ def train(
                 if want_snapshot:
                     wall = wall_time_s + time.perf_counter() - session_start
                     snapshot_path = outputs.snapshot(inference, step)
-                    outputs.state(step, schedule, wall, G, D, G_ema, opt_g, opt_d)
+                    outputs.state(step, wall, G, D, G_ema, opt_g, opt_d)
                 if want_metric:  # every rank generates its share; rank 0 gets the values
                     outputs.evaluation(metric(inference), metric.key, inference, step)
             monitor.resume_clock(side)
     except KeyboardInterrupt:
         wall = wall_time_s + time.perf_counter() - session_start
-        outputs.state(step, schedule, wall, G, D, G_ema, opt_g, opt_d)
+        outputs.state(step, wall, G, D, G_ema, opt_g, opt_d)
         monitor.info(f"interrupted at step {step}; the training state is saved: resume with --resume {run_dir}")
         monitor.close()
         return TrainResult(run_dir, step, schedule.total_steps, snapshot_path, last_stats, interrupted=True,
@@ -346,12 +346,12 @@ class _Outputs:
                                      kimg=kimg, run_name=self.run_dir.name, dataset=self.dataset_name)
             write_best(self.run_dir, step, kimg, key, values[key])
 
-    def state(self, step: int, schedule: Schedule, wall_time_s: float, G: nn.Module, D: nn.Module,
+    def state(self, step: int, wall_time_s: float, G: nn.Module, D: nn.Module,
               G_ema: nn.Module | None, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer) -> None:
         if not self.enabled:
             return
         checkpoint.save_training_state(self.run_dir / STATE_FILE, checkpoint.TrainingState(
-            config=self.cfg, step=step, real_batches=schedule.real_batches_before(step), wall_time_s=wall_time_s,
+            config=self.cfg, step=step, wall_time_s=wall_time_s,
             generator=G.state_dict(), discriminator=D.state_dict(),
             generator_ema=G_ema.state_dict() if G_ema is not None else None,
             opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), rng_cpu=torch.get_rng_state(),

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from deconvgan.atomic import write_text
 from deconvgan.training.rundir import LOG_FILE, STATS_FILE
 
 
@@ -95,7 +96,7 @@ class Monitor:
             return
         kept = [line for line in self._stats_path.read_text(encoding="utf-8").splitlines()
                 if line.strip() and json.loads(line).get("step", 0) <= step]
-        self._stats_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        write_text(self._stats_path, "".join(line + "\n" for line in kept))  # atomic: no half-written stats
 
     def info(self, message: str) -> None:
         """A timestamped line in log.txt, echoed above the progress bar."""
