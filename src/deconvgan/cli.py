@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from deconvgan import __version__
-from deconvgan.config import DATA_SOURCES, Config, apply_overrides, config_to_yaml, from_dict, read_yaml
+from deconvgan.config import DATA_SOURCES, Config, apply_overrides, config_to_yaml, data_arg, from_dict, read_yaml
 from deconvgan.errors import ConfigError, DeconvganError
 
 PRESET_PACKAGE = "deconvgan.configs"
@@ -44,10 +44,7 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
     data = _read_config_arg(args.config or DEFAULT_PRESET)
     flags: list[str] = []
     if args.data is not None:
-        if args.data in DATA_SOURCES and args.data != "folder":
-            flags.append(f"data.source={args.data}")
-        else:
-            flags += ["data.source=folder", f"data.path={json.dumps(args.data)}"]
+        flags += [f"data.{key}={json.dumps(value)}" for key, value in data_arg(args.data).items()]
     for flag, key in (("data_root", "data.root"), ("name", "name"), ("batch_size", "train.batch_size"),
                       ("seed", "train.seed"), ("runs_dir", "run.runs_dir"), ("device", "run.device"),
                       ("threads", "run.num_threads")):

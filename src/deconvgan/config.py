@@ -33,6 +33,13 @@ TRAINING_METRICS = {"fd-classifier": "fd-classifier", "fid": "fid", "kid": "kid"
                     "mode-coverage": "modes-kl"}
 
 
+def data_arg(value: str) -> dict[str, str]:
+    """What ``--data VALUE`` means: a standard dataset by name, otherwise a folder of images."""
+    if value in DATA_SOURCES and value != "folder":
+        return {"source": value}
+    return {"source": "folder", "path": value}
+
+
 def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{key}={value!r} is not one of {', '.join(choices)}")

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from deconvgan.config import DATA_SOURCES, DataConfig, ModelConfig
+from deconvgan.config import DATA_SOURCES, DataConfig, ModelConfig, data_arg
 from deconvgan.errors import ConfigError
 from deconvgan.metrics.cache import FeatureStats, cached_feature_stats
 
@@ -253,9 +253,7 @@ def _eval_data_config(snapshot: str | Path, data: str | None, root: str | None) 
     from deconvgan.config import Config, from_dict, read_yaml
 
     if data is not None:
-        if data in DATA_SOURCES and data != "folder":
-            return DataConfig(source=data, root=root)
-        return DataConfig(source="folder", path=data)
+        return DataConfig(**data_arg(data), root=root)
     path = Path(snapshot)
     run_dir = path if path.is_dir() else path.parent.parent if path.parent.name == "snapshots" else path.parent
     if (run_dir / "config.yaml").is_file():
