@@ -23,11 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads collapse on a squeezed host
 
 import torch  # noqa: E402
+from _reference import SETUPS, Setup, reference_models, reference_run  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -35,82 +35,6 @@ from deconvgan.config import load_config  # noqa: E402
 from deconvgan.data import ImageDataset  # noqa: E402
 from deconvgan.models import build_discriminator, build_generator  # noqa: E402
 from deconvgan.training import train  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Setup:
-    name: str
-    resolution: int
-    channels: int
-    batch: int
-    g_widths: tuple[int, ...]  # reference generator channels from the first (4x4 or 7x7) map on
-    d_widths: tuple[int, ...]
-
-
-SETUPS = {
-    "64x3": Setup("64x64x3, batch 128 (pytorch/examples DCGAN)", 64, 3, 128, (512, 256, 128, 64), (64, 128, 256, 512)),
-    "32x1": Setup("32x32x1, batch 128", 32, 1, 128, (256, 128, 64), (64, 128, 256)),
-    "mnist28": Setup("MNIST-28 preset, batch 64", 28, 1, 64, (128, 64), (64, 128)),
-}
-
-
-# --- the reference: pytorch/examples dcgan/main.py, re-implemented ------------------------------
-
-
-def reference_models(s: Setup, nz: int = 100) -> tuple[nn.Module, nn.Module]:
-    base = 7 if s.resolution == 28 else 4
-    g: list[nn.Module] = [nn.ConvTranspose2d(nz, s.g_widths[0], base, 1, 0, bias=False), nn.BatchNorm2d(s.g_widths[0]),
-                          nn.ReLU(True)]
-    for cin, cout in zip(s.g_widths, s.g_widths[1:], strict=False):
-        g += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
-    g += [nn.ConvTranspose2d(s.g_widths[-1], s.channels, 4, 2, 1, bias=False), nn.Tanh()]
-    d: list[nn.Module] = [nn.Conv2d(s.channels, s.d_widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
-    for cin, cout in zip(s.d_widths, s.d_widths[1:], strict=False):
-        d += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, inplace=True)]
-    d += [nn.Conv2d(s.d_widths[-1], 1, base, 1, 0, bias=False), nn.Sigmoid()]
-    G, D = nn.Sequential(*g), nn.Sequential(*d)
-    for m in [*G.modules(), *D.modules()]:  # the example's weights_init
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
-    return G, D
-
-
-def reference_run(s: Setup, images: torch.Tensor, steps: int) -> float:
-    """images/s of the example's loop over ``steps`` steps (after one warm-up step)."""
-    torch.manual_seed(0)
-    G, D = reference_models(s)
-    criterion = nn.BCELoss()
-    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    data = images.float() / 127.5 - 1  # the example's loader hands over normalised float batches
-
-    def step(i: int) -> None:
-        real = data[(i * s.batch) % (len(data) - s.batch):][: s.batch]
-        D.zero_grad()
-        label = torch.full((s.batch,), 1.0)
-        err_real = criterion(D(real).view(-1), label)
-        err_real.backward()
-        noise = torch.randn(s.batch, 100, 1, 1)
-        fake = G(noise)
-        label.fill_(0.0)
-        err_fake = criterion(D(fake.detach()).view(-1), label)
-        err_fake.backward()
-        opt_d.step()
-        G.zero_grad()
-        label.fill_(1.0)
-        err_g = criterion(D(fake).view(-1), label)
-        err_g.backward()
-        opt_g.step()
-        _ = err_real.item() + err_fake.item() + err_g.item()  # the example prints these every step
-
-    step(0)
-    start = time.perf_counter()
-    for i in range(1, steps + 1):
-        step(i)
-    return steps * s.batch / (time.perf_counter() - start)
 
 
 def reference_flops_per_image(s: Setup, images: torch.Tensor) -> float:
@@ -175,8 +99,8 @@ def matmul_peak_gflops(n: int = 4096, repeats: int = 8) -> float:
 
 def rss_child(config: str, threads: int, steps: int) -> float:
     """Peak RSS (MB) of a process that loads the data and runs deconvgan's training for ``steps`` steps."""
-    code = (f"import sys; sys.argv=['x']; import benchmarks.train_speed as b; b._rss_main({config!r}, {steps})")
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=os.getcwd())
+    code = f"import sys; sys.argv=['x']; import train_speed as b; b._rss_main({config!r}, {steps})"
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 

@@ -12,6 +12,7 @@ from deconvgan.config import (
     config_to_yaml,
     from_dict,
     load_config,
+    preset_names,
 )
 from deconvgan.errors import ConfigError
 
@@ -25,6 +26,14 @@ def test_base_resolution(resolution, base):
 def test_resolutions_that_cannot_be_built_are_refused(resolution):
     with pytest.raises(ConfigError, match=f"model.resolution={resolution}"):
         ModelConfig(resolution=resolution)
+
+
+def test_load_config_takes_a_preset_name():
+    assert {"digits", "mnist-28", "stacked-mnist"} <= set(preset_names())
+    cfg = load_config("stacked-mnist", ["train.batch_size=32"])
+    assert (cfg.data.source, cfg.model.channels, cfg.train.batch_size) == ("stacked-mnist", 3, 32)
+    with pytest.raises(ConfigError, match="'nope' is neither a preset .*digits.* nor a YAML file"):
+        load_config("nope")
 
 
 def test_yaml_then_overrides_then_round_trip(tmp_path):

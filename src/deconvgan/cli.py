@@ -9,39 +9,32 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from importlib import resources
 from pathlib import Path
 
 from deconvgan import __version__
-from deconvgan.config import DATA_SOURCES, Config, apply_overrides, config_to_yaml, data_arg, from_dict, read_yaml
+from deconvgan.config import (
+    DATA_SOURCES,
+    Config,
+    apply_overrides,
+    config_to_yaml,
+    data_arg,
+    from_dict,
+    preset_names,
+    read_config_source,
+    read_yaml,
+)
 from deconvgan.errors import ConfigError, DeconvganError
 
-PRESET_PACKAGE = "deconvgan.configs"
 DEFAULT_PRESET = "digits"  # what `deconvgan train` trains with no arguments: offline, minutes on a CPU
 
 
 # --- presets and config resolution ------------------------------------------------------------------
 
 
-def preset_names() -> list[str]:
-    """Names of the YAML presets shipped in the package (``deconvgan train mnist-28``)."""
-    return sorted(p.name[:-5] for p in resources.files(PRESET_PACKAGE).iterdir() if p.name.endswith(".yaml"))
-
-
-def _read_config_arg(value: str) -> dict:
-    if value in preset_names():
-        import yaml
-
-        return yaml.safe_load(resources.files(PRESET_PACKAGE).joinpath(f"{value}.yaml").read_text()) or {}
-    if not value.endswith((".yaml", ".yml")) and not Path(value).exists():
-        raise ConfigError(f"{value!r} is neither a preset ({', '.join(preset_names())}) nor a YAML file")
-    return read_yaml(value)
-
-
 def resolve_train_config(args: argparse.Namespace) -> Config:
     """Preset or YAML file (default: the ``digits`` preset), then the convenience flags, then
     ``--set`` overrides (last wins)."""
-    data = _read_config_arg(args.config or DEFAULT_PRESET)
+    data = read_config_source(args.config or DEFAULT_PRESET)
     flags: list[str] = []
     if args.data is not None:
         flags += [f"data.{key}={json.dumps(value)}" for key, value in data_arg(args.data).items()]

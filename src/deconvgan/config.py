@@ -14,6 +14,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -423,9 +424,26 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+PRESET_PACKAGE = "deconvgan.configs"
+
+
+def preset_names() -> list[str]:
+    """Names of the YAML presets shipped in the package (``deconvgan train mnist-28``)."""
+    return sorted(p.name[:-5] for p in resources.files(PRESET_PACKAGE).iterdir() if p.name.endswith(".yaml"))
+
+
+def read_config_source(value: str | Path) -> dict:
+    """The raw mapping of a preset name (``mnist-28``) or of a YAML file."""
+    if str(value) in preset_names():
+        return yaml.safe_load(resources.files(PRESET_PACKAGE).joinpath(f"{value}.yaml").read_text()) or {}
+    if not str(value).endswith((".yaml", ".yml")) and not Path(value).exists():
+        raise ConfigError(f"{str(value)!r} is neither a preset ({', '.join(preset_names())}) nor a YAML file")
+    return read_yaml(value)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults, then the YAML file at ``path`` (if any), then ``section.key=value`` overrides."""
-    data = read_yaml(path) if path is not None else {}
+    """Defaults, then the preset or YAML file ``path`` (if any), then ``section.key=value`` overrides."""
+    data = read_config_source(path) if path is not None else {}
     data = apply_overrides(data, overrides or [])
     return from_dict(Config, data)
 

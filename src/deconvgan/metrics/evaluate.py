@@ -208,7 +208,6 @@ def evaluate(
     Returns a flat ``{name: value}`` (e.g. ``fid``, ``precision``, ``modes``).
     """
     from deconvgan.checkpoint import load_snapshot
-    from deconvgan.data import load_dataset
     from deconvgan.device import select_device
     from deconvgan.sampling import generate, latents_for_seeds
 
@@ -223,16 +222,27 @@ def evaluate(
         raise ConfigError(f"mode-coverage is defined for Stacked MNIST only (data is {data_cfg.source})")
     torch_device = select_device(device) if isinstance(device, str) else device
     generator, info = load_snapshot(snapshot_path, torch_device)
-    real_cfg = dataclasses.replace(data_cfg, max_images=num_real, hflip=False,
-                                   stacked_count=max(num_real, 2))  # stacked: draw just what is used
-    real = load_dataset(real_cfg, info.model.resolution, info.model.channels)
+    real, real_cfg, real_name = load_real_images(data_cfg, info.model, num_real)
     total = max(num_generated, num_mode_samples if "mode-coverage" in names else 0)
     fake = generate(generator, latents_for_seeds(list(range(seed, seed + total)), info.model.latent_dim), batch_size)
-    real_name = real.name.removesuffix(f"-{real_cfg.split}")  # "mnist-test" -> "mnist": the key holds the split
-    ctx = EvalContext(real=real.images, fake=fake, data_cfg=real_cfg, real_name=real_name, model=info.model,
+    ctx = EvalContext(real=real, fake=fake, data_cfg=real_cfg, real_name=real_name, model=info.model,
                       num_generated=num_generated, extractor=extractor, device=torch_device, batch_size=batch_size,
                       seed=seed, inception_path=inception_path, cache_dir=cache_dir, progress=progress)
     return run_metrics(ctx, names)
+
+
+def load_real_images(data_cfg: DataConfig, model: ModelConfig, num_real: int) -> tuple[torch.Tensor, DataConfig, str]:
+    """The first ``num_real`` real images at the model's geometry, unflipped -> (uint8 images, config, cache name).
+
+    Exactly what :func:`evaluate` compares with, so a caller can fill the real-feature cache ahead of time.
+    """
+    from deconvgan.data import load_dataset
+
+    real_cfg = dataclasses.replace(data_cfg, max_images=num_real, hflip=False,
+                                   stacked_count=max(num_real, 2))  # stacked: draw just what is used
+    real = load_dataset(real_cfg, model.resolution, model.channels)
+    real_name = real.name.removesuffix(f"-{real_cfg.split}")  # "mnist-test" -> "mnist": the key holds the split
+    return real.images, real_cfg, real_name
 
 
 def eval_data_config(snapshot: str | Path, data: str | None = None, root: str | None = None,

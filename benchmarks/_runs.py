@@ -1,0 +1,110 @@
+"""Shared by the quality benchmarks: train a row with the CLI, evaluate its final snapshot, keep the result.
+
+Each row of a table is one training run made exactly as a user makes it (``deconvgan train``, then
+``deconvgan evaluate --json``) in ``<out>/<row>/``. A finished row leaves ``result.json`` there and
+is not run again, so a long benchmark can be stopped and continued (an unfinished training run is
+resumed from its last training state). The final snapshot is evaluated, never the best one: picking
+the best by a metric on the test split would flatter the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deconvgan.atomic import write_text
+
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One training run of a benchmark table and how to evaluate it."""
+
+    name: str  # folder name under --out, e.g. "dcgan-pack2-seed1"
+    preset: str
+    kimg: float
+    seed: int = 0
+    sets: tuple[str, ...] = ()  # --set overrides
+    metrics: tuple[str, ...] = ("fd-classifier",)
+    eval_args: tuple[str, ...] = ()  # extra `deconvgan evaluate` arguments
+    labels: dict[str, str] = field(default_factory=dict, compare=False)  # table columns (config, seed, ...)
+
+
+def data_root(value: str | None) -> str:
+    """--data-root, else $DECONVGAN_DATA_ROOT, else ../shared/data beside the project."""
+    root = value or os.environ.get("DECONVGAN_DATA_ROOT") or str(DEFAULT_DATA_ROOT)
+    if not Path(root).is_dir():
+        raise SystemExit(f"data root {root} does not exist: pass --data-root (the folder holding mnist/)")
+    return root
+
+
+def child_env(threads: int | None) -> dict[str, str]:
+    """Environment of the training and evaluation commands: passive OpenMP waiting, optional thread count."""
+    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+def _run_dir(row_dir: Path) -> Path | None:
+    found = sorted(p for p in row_dir.glob("[0-9]*-*") if p.is_dir())
+    return found[-1] if found else None
+
+
+def run_row(row: Row, out: Path, root: str, threads: int | None, log=print) -> dict:
+    """Train (or resume) and evaluate ``row`` under ``out``; the cached result when it already finished."""
+    row_dir = out / row.name
+    result_path = row_dir / "result.json"
+    if result_path.is_file():
+        return json.loads(result_path.read_text())
+    row_dir.mkdir(parents=True, exist_ok=True)
+    env = child_env(threads)
+    train = [sys.executable, "-m", "deconvgan", "train", row.preset, "--data-root", root, "--kimg", f"{row.kimg:g}",
+             "--seed", str(row.seed), "--no-progress"]
+    for override in row.sets:
+        train += ["--set", override]
+    existing = _run_dir(row_dir)
+    train += ["--resume", str(existing)] if existing is not None else ["--runs-dir", str(row_dir)]
+    if threads:
+        train += ["--threads", str(threads)]
+    log(f"[{time.strftime('%H:%M:%S')}] {row.name}: training {row.kimg:g} kimg")
+    subprocess.run(train, check=True, env=env, stdout=subprocess.DEVNULL)
+    run_dir = _run_dir(row_dir)
+    assert run_dir is not None
+    records = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "images_per_s" in r]
+
+    log(f"[{time.strftime('%H:%M:%S')}] {row.name}: evaluating {','.join(row.metrics)}")
+    report = run_dir / "evaluation.json"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "deconvgan", "evaluate", str(run_dir), "--data-root", root,
+                    "--metrics", ",".join(row.metrics), "--json", str(report), "--no-progress", *row.eval_args],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    result = {
+        "row": row.name, **row.labels, "preset": row.preset, "kimg": steps[-1]["kimg"], "seed": row.seed,
+        "sets": list(row.sets), "threads": threads or "default",
+        "train_wall_s": steps[-1]["wall_time_s"],  # the whole training, snapshots and grids included
+        "images_per_s": statistics.median(r["images_per_s"] for r in steps),
+        "eval_wall_s": round(time.perf_counter() - start, 1),
+        "metrics": json.loads(report.read_text())["metrics"],
+    }
+    write_text(result_path, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def mean_std(values: list[float], digits: int = 1) -> str:
+    """``"12.3 ± 0.4"`` (sample standard deviation), or the single value."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"

@@ -1,0 +1,156 @@
+"""Time to quality on MNIST-28: deconvgan's default recipe vs the pytorch/examples DCGAN recipe, same run.
+
+    python benchmarks/time_to_quality.py [--threshold 0.5] [--chunk-kimg 16] [--max-kimg 480]
+                                         [--threads 2] [--samples 10000] [--data-root ../shared/data]
+
+Both train on the 60,000 MNIST training images at 28x28, alternating chunks of ``--chunk-kimg``
+(A B A B, so a busy host slows both alike) until each reaches the FD-classifier ``--threshold``
+(Fréchet distance of 10,000 samples to the 10,000 test images in the tool's MNIST classifier
+features) or ``--max-kimg``. Only training time counts; evaluation runs with the clocks stopped.
+
+- deconvgan: the ``mnist-28`` preset as a user runs it (non-saturating loss on logits, moving
+  average of G, no D weight gradients in the G step), driven through ``train(..., until_step,
+  resume)``, so every chunk also pays for starting up, writing its training state and snapshot,
+  re-estimating batch-norm statistics and drawing a sample grid. Evaluated is the snapshot a user
+  gets.
+- reference: :class:`_reference.ReferenceDCGAN` on the identical architecture and batch (64). It
+  never switches to eval mode (its samples are drawn in train mode); it is evaluated both ways
+  and credited with the better one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads collapse on a squeezed host
+
+import torch  # noqa: E402
+from _reference import LATENT_DIM, SETUPS, ReferenceDCGAN  # noqa: E402
+from _runs import data_root  # noqa: E402
+
+from deconvgan.checkpoint import load_snapshot  # noqa: E402
+from deconvgan.config import DataConfig, load_config  # noqa: E402
+from deconvgan.data import load_dataset  # noqa: E402
+from deconvgan.images import to_uint8  # noqa: E402
+from deconvgan.metrics.evaluate import EvalContext, load_real_images, run_metrics  # noqa: E402
+from deconvgan.sampling import generate, latents_for_seeds  # noqa: E402
+from deconvgan.training import train  # noqa: E402
+
+
+class FdClassifier:
+    """FD-classifier of uint8 images against the MNIST test split (real features computed once)."""
+
+    def __init__(self, root: str, samples: int) -> None:
+        cfg = load_config("mnist-28")
+        real, real_cfg, name = load_real_images(DataConfig(source="mnist", root=root, split="test"), cfg.model,
+                                                samples)
+        self.ctx = EvalContext(real=real, fake=real[:0], data_cfg=real_cfg, real_name=name, model=cfg.model,
+                               num_generated=samples, progress=False)
+        self.samples = samples
+
+    def __call__(self, images: torch.Tensor) -> float:
+        import dataclasses
+
+        ctx = dataclasses.replace(self.ctx, fake=images, _fake={})
+        value = run_metrics(ctx, ["fd-classifier"])["fd-classifier"]
+        self.ctx = dataclasses.replace(ctx, fake=images[:0])  # keep the classifier and the real features
+        return value
+
+
+@torch.inference_mode()
+def reference_images(G: torch.nn.Module, samples: int, train_mode: bool) -> torch.Tensor:
+    """uint8 samples of the reference G for seeds 0..samples-1, in eval mode or (a copy) in train mode."""
+    G = copy.deepcopy(G).train(train_mode)  # train mode: batch statistics of each 64-sample batch
+    z = latents_for_seeds(list(range(samples)), LATENT_DIM)
+    return torch.cat([to_uint8(G(chunk.view(-1, LATENT_DIM, 1, 1))) for chunk in z.split(64)])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threshold", type=float, default=0.5, help="FD-classifier to reach")
+    parser.add_argument("--chunk-kimg", type=float, default=16.0, help="training between evaluations")
+    parser.add_argument("--max-kimg", type=float, default=480.0, help="give up after this many images")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--samples", type=int, default=10_000, help="generated and test images per evaluation")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", help="folder holding mnist/ (default $DECONVGAN_DATA_ROOT or ../shared/data)")
+    args = parser.parse_args()
+    root = data_root(args.data_root)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    setup = SETUPS["mnist28"]
+    chunk_steps = round(args.chunk_kimg * 1000 / setup.batch)
+    max_steps = round(args.max_kimg * 1000 / setup.batch)
+    train_images = load_dataset(DataConfig(source="mnist", root=root), 28, 1)
+    fd = FdClassifier(root, args.samples)
+
+    tmp = tempfile.TemporaryDirectory()
+    run_dir = Path(tmp.name) / "deconvgan"
+    cfg = load_config("mnist-28", [
+        f"train.seed={args.seed}", f"train.phases=[{{steps: {max_steps}}}]", f"data.root={root}",
+        "run.progress=false", "run.tensorboard=false", f"run.runs_dir={tmp.name}"])
+    reference = ReferenceDCGAN(setup, train_images.images, seed=args.seed)
+
+    curves: dict[str, list[tuple[float, float, float]]] = {"deconvgan": [], "reference": []}  # (kimg, s, FD)
+    clocks = {"deconvgan": 0.0, "reference": 0.0}
+    reached: dict[str, tuple[float, float] | None] = {"deconvgan": None, "reference": None}
+    step = 0
+    print("| kimg | deconvgan: training s | FD-classifier | reference: training s "
+          "| FD-classifier (eval / train mode) |")
+    print("|---|---|---|---|---|")
+    while step < max_steps and None in reached.values():
+        step = min(step + chunk_steps, max_steps)
+        kimg = step * setup.batch / 1000
+        row = [f"{kimg:g}"]
+        if reached["deconvgan"] is None:
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):  # its "starting ..." / "stopped ..." lines
+                train(cfg, run_dir=run_dir, resume=run_dir if step > chunk_steps else None, until_step=step,
+                      dataset=train_images)
+            clocks["deconvgan"] += time.perf_counter() - start
+            generator, _ = load_snapshot(run_dir / "snapshot.safetensors", "cpu")
+            value = fd(generate(generator, latents_for_seeds(list(range(args.samples)), LATENT_DIM)))
+            curves["deconvgan"].append((kimg, clocks["deconvgan"], value))
+            if value <= args.threshold:
+                reached["deconvgan"] = (kimg, clocks["deconvgan"])
+            row += [f"{clocks['deconvgan']:.0f}", f"{value:.3f}"]
+        else:
+            row += ["", ""]
+        if reached["reference"] is None:
+            clocks["reference"] += reference.train_steps(step - reference.steps_done)
+            eval_fd = fd(reference_images(reference.G, args.samples, train_mode=False))
+            train_fd = fd(reference_images(reference.G, args.samples, train_mode=True))
+            value = min(eval_fd, train_fd)
+            curves["reference"].append((kimg, clocks["reference"], value))
+            if value <= args.threshold:
+                reached["reference"] = (kimg, clocks["reference"])
+            row += [f"{clocks['reference']:.0f}", f"{eval_fd:.3f} / {train_fd:.3f}"]
+        else:
+            row += ["", ""]
+        print("| " + " | ".join(row) + " |", flush=True)
+    tmp.cleanup()
+
+    print(f"\nFD-classifier threshold {args.threshold} ({args.samples} samples vs MNIST test), "
+          f"{torch.get_num_threads()} thread(s), chunks of {args.chunk_kimg:g} kimg\n")
+    print("| recipe | reached at | training time | best FD-classifier seen |")
+    print("|---|---|---|---|")
+    for name, label in (("deconvgan", "deconvgan mnist-28 preset"), ("reference", "pytorch/examples DCGAN")):
+        best = min(v for _, _, v in curves[name])
+        hit = reached[name]
+        where = f"{hit[0]:g} kimg" if hit else f"not within {args.max_kimg:g} kimg"
+        when = f"{hit[1]:.0f} s" if hit else f"> {clocks[name]:.0f} s"
+        print(f"| {label} | {where} | {when} | {best:.3f} |")
+    if all(reached.values()):
+        print(f"\ndeconvgan reaches it {reached['reference'][1] / reached['deconvgan'][1]:.1f}x sooner")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

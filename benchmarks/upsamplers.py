@@ -1,0 +1,102 @@
+"""Upsamplers at the same budget: transposed convolution vs resize-convolution vs pixel shuffle on MNIST.
+
+    python benchmarks/upsamplers.py [--upsamplers transposed,resize,pixelshuffle] [--kimg 200]
+                                    [--num-generated 5000] [--speed-steps 60] [--threads 1]
+                                    [--out runs/bench-upsamplers] [--data-root ../shared/data]
+
+Each upsampler trains the ``mnist-28`` preset (only ``model.upsample`` changes) for the same number
+of images and seed, then its final snapshot is evaluated against the 10,000 test images: Inception
+FID, the domain FD-classifier, and the spectral artifact score (distance of the radially averaged
+power spectrum from the real one, and the energy at the stride-2 periodic frequencies relative to
+their neighbours; the real images' ratio is printed for scale). Training speed is timed apart, in
+this process, alternating the three (A B C A B C) so that a busy host affects them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from _runs import Row, data_root, minutes, run_row
+
+UPSAMPLERS = {
+    "transposed": "transposed convolution (k4 s2)",
+    "resize": "nearest resize + convolution",
+    "pixelshuffle": "pixel shuffle (sub-pixel conv, ICNR init)",
+}
+
+
+def images_per_s(upsample: str, steps: int, root: str, images) -> float:
+    """Median images/s over the per-step intervals (after the first) of ``steps`` training steps."""
+    from deconvgan.config import load_config
+    from deconvgan.data import ImageDataset
+    from deconvgan.training import train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_config("mnist-28", [
+            f"model.upsample={upsample}", f"run.runs_dir={tmp}", f"data.root={root}",
+            f"train.phases=[{{steps: {steps + 1}}}]", "run.progress=false", "run.tensorboard=false",
+            "run.log_every_kimg=0.064", "run.sample_every_kimg=1e9", "run.snapshot_every_kimg=1e9",
+            "run.grid_size=1"])
+        result = train(cfg, dataset=ImageDataset(images, None, "mnist-train", None))
+        lines = (result.run_dir / "stats.jsonl").read_text().splitlines()
+    speeds = [json.loads(line)["images_per_s"] for line in lines]
+    return statistics.median(speeds[1:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--upsamplers", default=",".join(UPSAMPLERS))
+    parser.add_argument("--kimg", type=float, default=200.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-generated", type=int, default=5000, help="generated images for FID and spectra")
+    parser.add_argument("--speed-steps", type=int, default=60, help="training steps per speed measurement")
+    parser.add_argument("--speed-rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-upsamplers"))
+    parser.add_argument("--data-root", help="folder holding mnist/ (default $DECONVGAN_DATA_ROOT or ../shared/data)")
+    args = parser.parse_args()
+    root = data_root(args.data_root)
+    names = [n.strip() for n in args.upsamplers.split(",")]
+    if any(n not in UPSAMPLERS for n in names):
+        parser.error(f"--upsamplers: choose from {', '.join(UPSAMPLERS)}")
+
+    results = {}
+    for name in names:
+        row = Row(f"{name}-{args.kimg:g}kimg-seed{args.seed}", "mnist-28", args.kimg, args.seed,
+                  sets=(f"model.upsample={name}",), metrics=("fid", "fd-classifier", "spectral"),
+                  eval_args=("--num-generated", str(args.num_generated), "--num-real", "10000"))
+        results[name] = run_row(row, args.out, root, args.threads)
+
+    import torch
+
+    from deconvgan.config import DataConfig
+    from deconvgan.data import load_dataset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    images = load_dataset(DataConfig(source="mnist", root=root), 28, 1).images
+    speeds: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(args.speed_rounds):  # A B C A B C ...
+        for name in names:
+            speeds[name].append(images_per_s(name, args.speed_steps, root, images))
+
+    print(f"\nmnist-28 preset, {args.kimg:g} kimg each, seed {args.seed}; final snapshot, {args.num_generated} "
+          f"generated vs 10,000 test images; training speed: {torch.get_num_threads()} thread(s), batch 64, "
+          f"median of {args.speed_rounds} alternating rounds of {args.speed_steps} steps\n")
+    print("| upsampler | FID | FD-classifier | spectral distance | periodic peak ratio (real) | "
+          "training images/s | training time |")
+    print("|---|---|---|---|---|---|---|")
+    for name in names:
+        r, m = results[name], results[name]["metrics"]
+        print(f"| {UPSAMPLERS[name]} | {m['fid']:.2f} | {m['fd-classifier']:.3f} | {m['spectral-distance']:.4f} | "
+              f"{m['periodic-ratio']:.2f} ({m['periodic-ratio-real']:.2f}) | {statistics.median(speeds[name]):.0f} | "
+              f"{minutes(r['train_wall_s'])} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
