@@ -4,6 +4,8 @@ import os
 import stat
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from deconvgan.atomic import write_text, write_with
 
@@ -37,8 +39,10 @@ def test_creates_parent_folders(tmp_path):
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
 def test_written_files_get_the_usual_permissions_not_owner_only(tmp_path):
-    path = tmp_path / "snapshot.bin"
-    write_text(path, "x")
     mask = os.umask(0)
     os.umask(mask)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    write_text(tmp_path / "config.yaml", "x")
+    # safetensors recreates the file it is given (owner-only): the result must still be readable as usual
+    write_with(tmp_path / "w.safetensors", lambda tmp: save_file({"w": torch.zeros(2)}, str(tmp)))
+    for name in ("config.yaml", "w.safetensors"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~mask, name
