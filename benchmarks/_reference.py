@@ -66,13 +66,16 @@ class ReferenceDCGAN:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.data = images.float() / 127.5 - 1  # the example's loader hands over normalised float batches
-        self.order = torch.randperm(len(self.data))
+        # Its own random stream (shuffles, latents): whatever else runs in the process between steps
+        # (deconvgan's train() re-seeds the global generator) leaves the reference's run unchanged.
+        self.gen = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(len(self.data), generator=self.gen)
         self.cursor = 0
         self.steps_done = 0
 
     def _real_batch(self) -> torch.Tensor:
         if self.cursor + self.s.batch > len(self.order):  # a new epoch (the loader's last partial batch dropped)
-            self.order, self.cursor = torch.randperm(len(self.data)), 0
+            self.order, self.cursor = torch.randperm(len(self.data), generator=self.gen), 0
         index = self.order[self.cursor:self.cursor + self.s.batch]
         self.cursor += self.s.batch
         return self.data[index]
@@ -84,7 +87,7 @@ class ReferenceDCGAN:
         label = torch.full((batch,), 1.0)
         err_real = criterion(D(real).view(-1), label)
         err_real.backward()
-        noise = torch.randn(batch, LATENT_DIM, 1, 1)
+        noise = torch.randn(batch, LATENT_DIM, 1, 1, generator=self.gen)
         fake = G(noise)
         label.fill_(0.0)
         err_fake = criterion(D(fake.detach()).view(-1), label)

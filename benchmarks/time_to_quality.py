@@ -1,6 +1,6 @@
 """Time to quality on MNIST-28: deconvgan's default recipe vs the pytorch/examples DCGAN recipe, same run.
 
-    python benchmarks/time_to_quality.py [--threshold 0.5] [--chunk-kimg 16] [--max-kimg 480]
+    python benchmarks/time_to_quality.py [--threshold 20] [--chunk-kimg 16] [--max-kimg 224]
                                          [--threads 2] [--samples 10000] [--data-root ../shared/data]
 
 Both train on the 60,000 MNIST training images at 28x28, alternating chunks of ``--chunk-kimg``
@@ -74,9 +74,9 @@ def reference_images(G: torch.nn.Module, samples: int, train_mode: bool) -> torc
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threshold", type=float, default=0.5, help="FD-classifier to reach")
+    parser.add_argument("--threshold", type=float, default=20.0, help="FD-classifier to reach")
     parser.add_argument("--chunk-kimg", type=float, default=16.0, help="training between evaluations")
-    parser.add_argument("--max-kimg", type=float, default=480.0, help="give up after this many images")
+    parser.add_argument("--max-kimg", type=float, default=224.0, help="give up after this many images")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--samples", type=int, default=10_000, help="generated and test images per evaluation")
     parser.add_argument("--seed", type=int, default=0)

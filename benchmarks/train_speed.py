@@ -1,6 +1,7 @@
 """Training throughput: deconvgan's step vs a faithful pytorch/examples DCGAN step, same process.
 
     python benchmarks/train_speed.py [--configs 64x3,32x1,mnist28] [--threads 2,1] [--rounds 2] [--steps 8]
+    python benchmarks/train_speed.py --profile [--configs ...] [--threads 1]   # where deconvgan's time goes
 
 For each configuration and thread count the two are timed alternately (A B A B) on the same
 in-memory images: deconvgan's `train()` (its default recipe: non-saturating loss on logits, no
@@ -127,13 +128,68 @@ def make_images(s: Setup, n: int = 4096) -> torch.Tensor:
     return torch.randint(0, 256, (n, s.channels, s.resolution, s.resolution), dtype=torch.uint8, generator=gen)
 
 
+OP_GROUPS = (  # (label, substrings of aten op names), first match wins
+    ("convolutions, forward and backward", ("conv",)),
+    ("batch norm", ("batch_norm",)),
+    ("copies and memory-format changes", ("copy_", "contiguous", "clone", "to_copy")),
+    ("activations", ("relu", "leaky", "tanh", "threshold", "clamp", "softplus", "sigmoid")),
+    ("matmul (linear layers)", ("mm", "linear")),
+    ("optimiser and moving average", ("adam", "lerp", "addcdiv", "addcmul", "sqrt", "_foreach")),
+)
+
+
+def profile_breakdown(s: Setup, images: torch.Tensor, steps: int) -> dict[str, float]:
+    """Share of deconvgan's training-loop CPU time (self time of aten ops) per op group, steps 2.. only."""
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = deconvgan_config(s, steps, tmp)
+        # The loop's own steps: the first is warm-up; setup and the final snapshot fall outside the window.
+        window = schedule(wait=1, warmup=1, active=steps - 2, repeat=1)
+        with profile(activities=[ProfilerActivity.CPU], schedule=window) as prof:
+            from deconvgan.training import loop
+
+            original = loop.Monitor.step_done
+
+            def step_done(monitor: loop.Monitor) -> None:
+                original(monitor)
+                prof.step()
+
+            loop.Monitor.step_done = step_done
+            try:
+                train(cfg, dataset=ImageDataset(images, None, "bench", None))
+            finally:
+                loop.Monitor.step_done = original
+    totals: dict[str, float] = {label: 0.0 for label, _ in OP_GROUPS}
+    totals["other"] = 0.0
+    for event in prof.key_averages():
+        if not event.key.startswith("aten::"):
+            continue
+        name = event.key.lower()
+        label = next((label for label, keys in OP_GROUPS if any(k in name for k in keys)), "other")
+        totals[label] += event.self_cpu_time_total
+    whole = sum(totals.values()) or 1.0
+    return {label: value / whole for label, value in totals.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", action="store_true", help="print where deconvgan's step spends its time")
     parser.add_argument("--configs", default="64x3,32x1,mnist28")
     parser.add_argument("--threads", default="2,1")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8, help="timed steps per run (after one warm-up step)")
     args = parser.parse_args()
+    if args.profile:
+        for threads in (int(t) for t in args.threads.split(",")):
+            torch.set_num_threads(threads)
+            for key in args.configs.split(","):
+                s = SETUPS[key]
+                shares = profile_breakdown(s, make_images(s), max(args.steps, 4))
+                print(f"{s.name}, {threads} thread(s), torch.profiler self CPU time of deconvgan's training steps:")
+                for label, share in sorted(shares.items(), key=lambda kv: -kv[1]):
+                    print(f"  {100 * share:5.1f}%  {label}")
+        return 0
     print("| configuration | threads | deconvgan images/s | reference images/s | ratio | GFLOP/image (ours / ref) "
           "| % of FP32 matmul peak (ours / ref) | peak RSS, deconvgan run |")
     print("|---|---|---|---|---|---|---|---|")

@@ -1,7 +1,7 @@
 """Upsamplers at the same budget: transposed convolution vs resize-convolution vs pixel shuffle on MNIST.
 
-    python benchmarks/upsamplers.py [--upsamplers transposed,resize,pixelshuffle] [--kimg 200]
-                                    [--num-generated 5000] [--speed-steps 60] [--threads 1]
+    python benchmarks/upsamplers.py [--upsamplers transposed,resize,pixelshuffle] [--kimg 150]
+                                    [--num-generated 2000] [--speed-steps 60] [--threads 1]
                                     [--out runs/bench-upsamplers] [--data-root ../shared/data]
 
 Each upsampler trains the ``mnist-28`` preset (only ``model.upsample`` changes) for the same number
@@ -50,9 +50,10 @@ def images_per_s(upsample: str, steps: int, root: str, images) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upsamplers", default=",".join(UPSAMPLERS))
-    parser.add_argument("--kimg", type=float, default=200.0)
+    parser.add_argument("--kimg", type=float, default=150.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--num-generated", type=int, default=5000, help="generated images for FID and spectra")
+    parser.add_argument("--num-generated", type=int, default=2000,
+                        help="generated images for FID and spectra (FID is biased upwards at small N: compare rows)")
     parser.add_argument("--speed-steps", type=int, default=60, help="training steps per speed measurement")
     parser.add_argument("--speed-rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
