@@ -9,6 +9,7 @@ the best by a metric on the test split would flatter the numbers.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -35,6 +36,22 @@ class Row:
     metrics: tuple[str, ...] = ("fd-classifier",)
     eval_args: tuple[str, ...] = ()  # extra `deconvgan evaluate` arguments
     labels: dict[str, str] = field(default_factory=dict, compare=False)  # table columns (config, seed, ...)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    """The options every table script has: --threads, --out, --data-root."""
+    parser.add_argument("--threads", type=int, help="torch threads per run (default: torch's choice)")
+    parser.add_argument("--out", type=Path, default=Path(out), help="where the runs and their results are kept")
+    parser.add_argument("--data-root", help="folder holding mnist/ (default $DECONVGAN_DATA_ROOT or ../shared/data)")
+
+
+def choices(parser: argparse.ArgumentParser, flag: str, text: str, allowed) -> list[str]:
+    """Comma-separated ``text`` -> names, each one of ``allowed`` (else a one-line usage error)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        parser.error(f"{flag}: {unknown[0] if unknown else text!r} is not one of {', '.join(allowed)}")
+    return names
 
 
 def data_root(value: str | None) -> str:

@@ -15,9 +15,8 @@ CPU: the first evaluation of a dataset also computes (and caches) the test image
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from _runs import Row, data_root, minutes, run_row
+from _runs import Row, add_run_arguments, choices, data_root, minutes, run_row
 
 DATASETS = {  # name -> (preset, table label, Lucic et al. 2018 best FID)
     "mnist": ("mnist-28", "MNIST", 6.7),
@@ -31,14 +30,10 @@ def main() -> int:
     parser.add_argument("--kimg", type=float, default=600.0, help="training images, in thousands (the presets' 600)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-generated", type=int, default=10_000)
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    parser.add_argument("--out", type=Path, default=Path("runs/bench-quality"))
-    parser.add_argument("--data-root", help="folder holding mnist/ (default $DECONVGAN_DATA_ROOT or ../shared/data)")
+    add_run_arguments(parser, "runs/bench-quality")
     args = parser.parse_args()
     root = data_root(args.data_root)
-    names = [n.strip() for n in args.datasets.split(",")]
-    if any(n not in DATASETS for n in names):
-        parser.error(f"--datasets: choose from {', '.join(DATASETS)}")
+    names = choices(parser, "--datasets", args.datasets, DATASETS)
 
     rows = []
     for name in names:

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from pathlib import Path
 
-from _runs import Row, data_root, mean_std, minutes, run_row
+from _runs import Row, add_run_arguments, choices, data_root, mean_std, minutes, run_row
 
 CONFIGS = {  # name -> (table label, --set overrides)
     "dcgan": ("DCGAN (deconvgan preset)", ()),
@@ -37,15 +36,10 @@ def main() -> int:
     parser.add_argument("--configs", default="dcgan,pack2", help=f"comma-separated, of {', '.join(CONFIGS)}")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--kimg", type=float, default=200.0, help="training images per run, in thousands")
-    parser.add_argument("--threads", type=int, help="torch threads per run (default: torch's choice)")
-    parser.add_argument("--out", type=Path, default=Path("runs/bench-stacked-mnist"))
-    parser.add_argument("--data-root", help="folder holding mnist/ (default $DECONVGAN_DATA_ROOT or ../shared/data)")
+    add_run_arguments(parser, "runs/bench-stacked-mnist")
     args = parser.parse_args()
     root = data_root(args.data_root)
-    names = [n.strip() for n in args.configs.split(",")]
-    unknown = [n for n in names if n not in CONFIGS]
-    if unknown:
-        parser.error(f"unknown configuration {unknown[0]!r}: choose from {', '.join(CONFIGS)}")
+    names = choices(parser, "--configs", args.configs, CONFIGS)
     seeds = [int(s) for s in args.seeds.split(",")]
 
     results: dict[str, list[dict]] = {}

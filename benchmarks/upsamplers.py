@@ -18,9 +18,8 @@ import argparse
 import json
 import statistics
 import tempfile
-from pathlib import Path
 
-from _runs import Row, data_root, minutes, run_row
+from _runs import Row, add_run_arguments, choices, data_root, minutes, run_row
 
 UPSAMPLERS = {
     "transposed": "transposed convolution (k4 s2)",
@@ -56,14 +55,10 @@ def main() -> int:
                         help="generated images for FID and spectra (FID is biased upwards at small N: compare rows)")
     parser.add_argument("--speed-steps", type=int, default=60, help="training steps per speed measurement")
     parser.add_argument("--speed-rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    parser.add_argument("--out", type=Path, default=Path("runs/bench-upsamplers"))
-    parser.add_argument("--data-root", help="folder holding mnist/ (default $DECONVGAN_DATA_ROOT or ../shared/data)")
+    add_run_arguments(parser, "runs/bench-upsamplers")
     args = parser.parse_args()
     root = data_root(args.data_root)
-    names = [n.strip() for n in args.upsamplers.split(",")]
-    if any(n not in UPSAMPLERS for n in names):
-        parser.error(f"--upsamplers: choose from {', '.join(UPSAMPLERS)}")
+    names = choices(parser, "--upsamplers", args.upsamplers, UPSAMPLERS)
 
     results = {}
     for name in names:
