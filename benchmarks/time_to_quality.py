@@ -39,29 +39,18 @@ from deconvgan.checkpoint import load_snapshot  # noqa: E402
 from deconvgan.config import DataConfig, load_config  # noqa: E402
 from deconvgan.data import load_dataset  # noqa: E402
 from deconvgan.images import to_uint8  # noqa: E402
-from deconvgan.metrics.evaluate import EvalContext, load_real_images, run_metrics  # noqa: E402
+from deconvgan.metrics.evaluate import EvalContext, load_real_images  # noqa: E402
 from deconvgan.sampling import generate, latents_for_seeds  # noqa: E402
 from deconvgan.training import train  # noqa: E402
 
 
-class FdClassifier:
-    """FD-classifier of uint8 images against the MNIST test split (real features computed once)."""
-
-    def __init__(self, root: str, samples: int) -> None:
-        cfg = load_config("mnist-28")
-        real, real_cfg, name = load_real_images(DataConfig(source="mnist", root=root, split="test"), cfg.model,
-                                                samples)
-        self.ctx = EvalContext(real=real, fake=real[:0], data_cfg=real_cfg, real_name=name, model=cfg.model,
-                               num_generated=samples, progress=False)
-        self.samples = samples
-
-    def __call__(self, images: torch.Tensor) -> float:
-        import dataclasses
-
-        ctx = dataclasses.replace(self.ctx, fake=images, _fake={})
-        value = run_metrics(ctx, ["fd-classifier"])["fd-classifier"]
-        self.ctx = dataclasses.replace(ctx, fake=images[:0])  # keep the classifier and the real features
-        return value
+def fd_classifier_of(root: str, samples: int):
+    """uint8 images -> their FD-classifier against the first ``samples`` MNIST test images (computed once)."""
+    cfg = load_config("mnist-28")
+    real, real_cfg, name = load_real_images(DataConfig(source="mnist", root=root, split="test"), cfg.model, samples)
+    ctx = EvalContext(real=real, fake=real[:0], data_cfg=real_cfg, real_name=name, model=cfg.model,
+                      num_generated=samples, progress=False)
+    return lambda images: ctx.score(images, ["fd-classifier"])["fd-classifier"]
 
 
 @torch.inference_mode()
@@ -89,51 +78,55 @@ def main() -> int:
     chunk_steps = round(args.chunk_kimg * 1000 / setup.batch)
     max_steps = round(args.max_kimg * 1000 / setup.batch)
     train_images = load_dataset(DataConfig(source="mnist", root=root), 28, 1)
-    fd = FdClassifier(root, args.samples)
+    fd = fd_classifier_of(root, args.samples)
 
     tmp = tempfile.TemporaryDirectory()
     run_dir = Path(tmp.name) / "deconvgan"
     cfg = load_config("mnist-28", [
         f"train.seed={args.seed}", f"train.phases=[{{steps: {max_steps}}}]", f"data.root={root}",
-        "run.progress=false", "run.tensorboard=false", f"run.runs_dir={tmp.name}"])
+        "run.progress=false", "run.tensorboard=false"])
     reference = ReferenceDCGAN(setup, train_images.images, seed=args.seed)
 
-    curves: dict[str, list[tuple[float, float, float]]] = {"deconvgan": [], "reference": []}  # (kimg, s, FD)
-    clocks = {"deconvgan": 0.0, "reference": 0.0}
-    reached: dict[str, tuple[float, float] | None] = {"deconvgan": None, "reference": None}
+    def deconvgan_chunk(step: int) -> tuple[float, float, str]:
+        """Train deconvgan up to ``step`` -> (seconds, FD-classifier, the FD as shown)."""
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # its "starting ..." / "stopped ..." lines
+            train(cfg, run_dir=run_dir, resume=run_dir if step > chunk_steps else None, until_step=step,
+                  dataset=train_images)
+        seconds = time.perf_counter() - start
+        generator, _ = load_snapshot(run_dir / "snapshot.safetensors", "cpu")
+        value = fd(generate(generator, latents_for_seeds(list(range(args.samples)), LATENT_DIM)))
+        return seconds, value, f"{value:.3f}"
+
+    def reference_chunk(step: int) -> tuple[float, float, str]:
+        seconds = reference.train_steps(step - reference.steps_done)
+        eval_fd = fd(reference_images(reference.G, args.samples, train_mode=False))
+        train_fd = fd(reference_images(reference.G, args.samples, train_mode=True))
+        return seconds, min(eval_fd, train_fd), f"{eval_fd:.3f} / {train_fd:.3f}"
+
+    chunks = {"deconvgan": deconvgan_chunk, "reference": reference_chunk}
+    curves: dict[str, list[tuple[float, float, float]]] = {name: [] for name in chunks}  # (kimg, seconds, FD)
+
+    def reached(name: str) -> tuple[float, float] | None:
+        """(kimg, training seconds) of the first evaluation at or under the threshold."""
+        return next(((kimg, s) for kimg, s, value in curves[name] if value <= args.threshold), None)
+
     step = 0
     print("| kimg | deconvgan: training s | FD-classifier | reference: training s "
           "| FD-classifier (eval / train mode) |")
     print("|---|---|---|---|---|")
-    while step < max_steps and None in reached.values():
+    while step < max_steps and not all(reached(name) for name in chunks):
         step = min(step + chunk_steps, max_steps)
         kimg = step * setup.batch / 1000
         row = [f"{kimg:g}"]
-        if reached["deconvgan"] is None:
-            start = time.perf_counter()
-            with contextlib.redirect_stdout(io.StringIO()):  # its "starting ..." / "stopped ..." lines
-                train(cfg, run_dir=run_dir, resume=run_dir if step > chunk_steps else None, until_step=step,
-                      dataset=train_images)
-            clocks["deconvgan"] += time.perf_counter() - start
-            generator, _ = load_snapshot(run_dir / "snapshot.safetensors", "cpu")
-            value = fd(generate(generator, latents_for_seeds(list(range(args.samples)), LATENT_DIM)))
-            curves["deconvgan"].append((kimg, clocks["deconvgan"], value))
-            if value <= args.threshold:
-                reached["deconvgan"] = (kimg, clocks["deconvgan"])
-            row += [f"{clocks['deconvgan']:.0f}", f"{value:.3f}"]
-        else:
-            row += ["", ""]
-        if reached["reference"] is None:
-            clocks["reference"] += reference.train_steps(step - reference.steps_done)
-            eval_fd = fd(reference_images(reference.G, args.samples, train_mode=False))
-            train_fd = fd(reference_images(reference.G, args.samples, train_mode=True))
-            value = min(eval_fd, train_fd)
-            curves["reference"].append((kimg, clocks["reference"], value))
-            if value <= args.threshold:
-                reached["reference"] = (kimg, clocks["reference"])
-            row += [f"{clocks['reference']:.0f}", f"{eval_fd:.3f} / {train_fd:.3f}"]
-        else:
-            row += ["", ""]
+        for name, chunk in chunks.items():
+            if reached(name):
+                row += ["", ""]
+                continue
+            seconds, value, shown = chunk(step)
+            clock = (curves[name][-1][1] if curves[name] else 0.0) + seconds
+            curves[name].append((kimg, clock, value))
+            row += [f"{clock:.0f}", shown]
         print("| " + " | ".join(row) + " |", flush=True)
     tmp.cleanup()
 
@@ -142,13 +135,14 @@ def main() -> int:
     print("| recipe | reached at | training time | best FD-classifier seen |")
     print("|---|---|---|---|")
     for name, label in (("deconvgan", "deconvgan mnist-28 preset"), ("reference", "pytorch/examples DCGAN")):
-        best = min(v for _, _, v in curves[name])
-        hit = reached[name]
+        best = min(value for _, _, value in curves[name])
+        hit = reached(name)
         where = f"{hit[0]:g} kimg" if hit else f"not within {args.max_kimg:g} kimg"
-        when = f"{hit[1]:.0f} s" if hit else f"> {clocks[name]:.0f} s"
+        when = f"{hit[1]:.0f} s" if hit else f"> {curves[name][-1][1]:.0f} s"
         print(f"| {label} | {where} | {when} | {best:.3f} |")
-    if all(reached.values()):
-        print(f"\ndeconvgan reaches it {reached['reference'][1] / reached['deconvgan'][1]:.1f}x sooner")
+    ours, theirs = reached("deconvgan"), reached("reference")
+    if ours and theirs:
+        print(f"\ndeconvgan reaches it {theirs[1] / ours[1]:.1f}x sooner")
     return 0
 
 

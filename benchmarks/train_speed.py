@@ -16,7 +16,6 @@ deconvgan run in its own process.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -24,18 +23,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads collapse on a squeezed host
 
 import torch  # noqa: E402
+from _loop_speed import loop_images_per_s, run_timed, timed_config  # noqa: E402
 from _reference import SETUPS, Setup, reference_models, reference_run  # noqa: E402
+from _runs import DEFAULT_DATA_ROOT  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from deconvgan.config import load_config  # noqa: E402
-from deconvgan.data import ImageDataset  # noqa: E402
 from deconvgan.models import build_discriminator, build_generator  # noqa: E402
-from deconvgan.training import train  # noqa: E402
 
 
 def reference_flops_per_image(s: Setup, images: torch.Tensor) -> float:
@@ -54,28 +53,19 @@ def reference_flops_per_image(s: Setup, images: torch.Tensor) -> float:
 # --- deconvgan ------------------------------------------------------------------------------------
 
 
-def deconvgan_config(s: Setup, steps: int, runs_dir: str, overrides: tuple[str, ...] = ()):
-    return load_config(None, [
-        f"run.runs_dir={runs_dir}", f"model.resolution={s.resolution}", f"model.channels={s.channels}",
-        "model.g_width=64", "model.d_width=64", f"train.batch_size={s.batch}",
-        f"train.phases=[{{steps: {steps + 1}}}]", "run.progress=false", "run.tensorboard=false",
-        f"run.log_every_kimg={s.batch / 1000}", "run.sample_every_kimg=1e9", "run.snapshot_every_kimg=1e9",
-        "run.grid_size=1", "run.device=cpu", *overrides,
-    ])
+def deconvgan_config(s: Setup, steps: int):
+    return timed_config(None, [
+        f"model.resolution={s.resolution}", f"model.channels={s.channels}", "model.g_width=64", "model.d_width=64",
+        f"train.batch_size={s.batch}", "run.device=cpu"], steps)
 
 
 def deconvgan_run(s: Setup, images: torch.Tensor, steps: int) -> float:
     """images/s of deconvgan's loop: the median over its per-step intervals after the first."""
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = deconvgan_config(s, steps, tmp)
-        result = train(cfg, dataset=ImageDataset(images, None, "bench", None))
-        speeds = [json.loads(line)["images_per_s"] for line in
-                  (result.run_dir / "stats.jsonl").read_text().splitlines()][1:]
-    return statistics.median(speeds)
+    return loop_images_per_s(deconvgan_config(s, steps), images)
 
 
 def deconvgan_flops_per_image(s: Setup, images: torch.Tensor) -> float:
-    cfg = deconvgan_config(s, 1, "unused")
+    cfg = deconvgan_config(s, 1)
     G, D = build_generator(cfg.model), build_discriminator(cfg.model)
     real = images[: s.batch].float() / 127.5 - 1
     softplus = nn.functional.softplus
@@ -117,12 +107,10 @@ def _rss_main(config: str, steps: int) -> None:
 
 def make_images(s: Setup, n: int = 4096) -> torch.Tensor:
     if s.resolution == 28:  # the real set, as the preset trains on it (uint8, 47 MB for 60k images)
-        from pathlib import Path
-
         from deconvgan.config import DataConfig
         from deconvgan.data import load_dataset
 
-        root = Path(__file__).resolve().parents[2] / "shared" / "data"
+        root = DEFAULT_DATA_ROOT
         return load_dataset(DataConfig(source="mnist", root=str(root), download=False), 28, 1).images
     gen = torch.Generator().manual_seed(0)
     return torch.randint(0, 256, (n, s.channels, s.resolution, s.resolution), dtype=torch.uint8, generator=gen)
@@ -143,7 +131,7 @@ def profile_breakdown(s: Setup, images: torch.Tensor, steps: int) -> dict[str, f
     from torch.profiler import ProfilerActivity, profile, schedule
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = deconvgan_config(s, steps, tmp)
+        cfg = deconvgan_config(s, steps)
         # The loop's own steps: the first is warm-up; setup and the final snapshot fall outside the window.
         window = schedule(wait=1, warmup=1, active=steps - 2, repeat=1)
         with profile(activities=[ProfilerActivity.CPU], schedule=window) as prof:
@@ -157,7 +145,7 @@ def profile_breakdown(s: Setup, images: torch.Tensor, steps: int) -> dict[str, f
 
             loop.Monitor.step_done = step_done
             try:
-                train(cfg, dataset=ImageDataset(images, None, "bench", None))
+                run_timed(cfg, images, Path(tmp) / "run")
             finally:
                 loop.Monitor.step_done = original
     totals: dict[str, float] = {label: 0.0 for label, _ in OP_GROUPS}

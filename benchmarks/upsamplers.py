@@ -15,9 +15,7 @@ this process, alternating the three (A B C A B C) so that a busy host affects th
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import tempfile
 
 from _runs import Row, add_run_arguments, choices, data_root, minutes, run_row
 
@@ -29,21 +27,11 @@ UPSAMPLERS = {
 
 
 def images_per_s(upsample: str, steps: int, root: str, images) -> float:
-    """Median images/s over the per-step intervals (after the first) of ``steps`` training steps."""
-    from deconvgan.config import load_config
-    from deconvgan.data import ImageDataset
-    from deconvgan.training import train
+    """Median images/s over ``steps`` training steps of the preset with ``upsample`` (after a warm-up step)."""
+    from _loop_speed import loop_images_per_s, timed_config
 
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config("mnist-28", [
-            f"model.upsample={upsample}", f"run.runs_dir={tmp}", f"data.root={root}",
-            f"train.phases=[{{steps: {steps + 1}}}]", "run.progress=false", "run.tensorboard=false",
-            "run.log_every_kimg=0.064", "run.sample_every_kimg=1e9", "run.snapshot_every_kimg=1e9",
-            "run.grid_size=1"])
-        result = train(cfg, dataset=ImageDataset(images, None, "mnist-train", None))
-        lines = (result.run_dir / "stats.jsonl").read_text().splitlines()
-    speeds = [json.loads(line)["images_per_s"] for line in lines]
-    return statistics.median(speeds[1:])
+    return loop_images_per_s(timed_config("mnist-28", [f"model.upsample={upsample}", f"data.root={root}"], steps),
+                             images)
 
 
 def main() -> int:

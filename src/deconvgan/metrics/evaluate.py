@@ -83,6 +83,17 @@ class EvalContext:
                 cache_dir=self._sub("features"))
         return self._real[kind]
 
+    def score(self, fake: torch.Tensor, names: Sequence[str]) -> dict[str, float]:
+        """The metrics ``names`` of new generated images ``fake``, reusing the extractors and real features.
+
+        What the training loop calls every N kimg: only the generated side is computed again.
+        """
+        self.fake, self._fake = fake, {}
+        try:
+            return run_metrics(self, names)
+        finally:
+            self.fake, self._fake = fake[:0], {}  # hold no images or their features between calls
+
     def fake_features(self, kind: str) -> torch.Tensor:
         """float32 [num_generated, D] features of the generated images under extractor ``kind``."""
         if kind not in self._fake:

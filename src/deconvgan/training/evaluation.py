@@ -31,7 +31,7 @@ class TrainingMetric:
     """Evaluates one metric of ``cfg.run.metric`` on the generator; rank 0 gets the numbers."""
 
     def __init__(self, cfg: Config, device: torch.device, ranks: dist.DistInfo) -> None:
-        from deconvgan.metrics.evaluate import SINGLE_SPLIT_SOURCES, EvalContext
+        from deconvgan.metrics.evaluate import SINGLE_SPLIT_SOURCES, EvalContext, load_real_images
 
         assert cfg.run.metric is not None
         self.name = cfg.run.metric
@@ -40,21 +40,14 @@ class TrainingMetric:
         self.cfg, self.device, self.ranks = cfg, device, ranks
         self._context: EvalContext | None = None
         if ranks.is_main:
-            from deconvgan.data import load_dataset
-
             split = "train" if cfg.data.source in SINGLE_SPLIT_SOURCES else "test"
-            data_cfg = dataclasses.replace(cfg.data, split=split, max_images=self.samples, hflip=False,
-                                           stacked_count=self.samples)
-            real = load_dataset(data_cfg, cfg.model.resolution, cfg.model.channels)
-            self._context = EvalContext(
-                real=real.images, fake=real.images[:0], data_cfg=data_cfg,
-                real_name=real.name.removesuffix(f"-{split}"), model=cfg.model, num_generated=self.samples,
-                device=device, progress=False)
+            real, data_cfg, real_name = load_real_images(dataclasses.replace(cfg.data, split=split), cfg.model,
+                                                         self.samples)
+            self._context = EvalContext(real=real, fake=real[:0], data_cfg=data_cfg, real_name=real_name,
+                                        model=cfg.model, num_generated=self.samples, device=device, progress=False)
 
     def __call__(self, generator: nn.Module) -> dict[str, float] | None:
         """Every rank calls this with the same (inference-mode) generator."""
-        from deconvgan.metrics.evaluate import run_metrics
-
         per_rank = math.ceil(self.samples / self.ranks.world_size)
         first = self.ranks.rank * per_rank
         latents = latents_for_seeds(list(range(first, first + per_rank)), self.cfg.model.latent_dim)
@@ -65,10 +58,7 @@ class TrainingMetric:
             images = torch.cat(gathered)
         if self._context is None:
             return None
-        ctx = dataclasses.replace(self._context, fake=images[:self.samples].cpu(), _fake={})
-        results = run_metrics(ctx, [self.name])
-        self._context = dataclasses.replace(ctx, fake=ctx.fake[:0])  # keep the extractors and real features
-        return results
+        return self._context.score(images[:self.samples].cpu(), [self.name])
 
 
 def read_best(run_dir: Path) -> dict[str, Any] | None:
