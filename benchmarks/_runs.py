@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deconvgan.atomic import write_text
+from deconvgan.training.rundir import STATE_FILE
 
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -28,7 +29,7 @@ DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "dat
 class Row:
     """One training run of a benchmark table and how to evaluate it."""
 
-    name: str  # folder name under --out, e.g. "dcgan-pack2-seed1"
+    name: str  # folder name under --out, e.g. "pack2-75kimg-seed1"
     preset: str
     kimg: float
     seed: int = 0
@@ -83,12 +84,14 @@ def run_row(row: Row, out: Path, root: str, threads: int | None, log=print) -> d
         return json.loads(result_path.read_text())
     row_dir.mkdir(parents=True, exist_ok=True)
     env = child_env(threads)
-    train = [sys.executable, "-m", "deconvgan", "train", row.preset, "--data-root", root, "--kimg", f"{row.kimg:g}",
-             "--seed", str(row.seed), "--no-progress"]
-    for override in row.sets:
-        train += ["--set", override]
+    train = [sys.executable, "-m", "deconvgan", "train", "--data-root", root, "--no-progress"]
     existing = _run_dir(row_dir)
-    train += ["--resume", str(existing)] if existing is not None else ["--runs-dir", str(row_dir)]
+    if existing is not None and (existing / STATE_FILE).is_file():  # continue (or just close) the run
+        train += ["--resume", str(existing)]  # with its own config: preset, seed, kimg and --set are in it
+    else:  # none yet, or one stopped before its first training state: start a new one beside it
+        train += [row.preset, "--runs-dir", str(row_dir), "--kimg", f"{row.kimg:g}", "--seed", str(row.seed)]
+        for override in row.sets:
+            train += ["--set", override]
     if threads:
         train += ["--threads", str(threads)]
     log(f"[{time.strftime('%H:%M:%S')}] {row.name}: training {row.kimg:g} kimg")

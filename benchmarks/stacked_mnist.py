@@ -46,8 +46,8 @@ def main() -> int:
     for name in names:
         label, sets = CONFIGS[name]
         for seed in seeds:
-            row = Row(f"{name}-seed{seed}", "stacked-mnist", args.kimg, seed, sets, metrics=("mode-coverage",),
-                      labels={"config": label})
+            row = Row(f"{name}-{args.kimg:g}kimg-seed{seed}", "stacked-mnist", args.kimg, seed, sets,
+                      metrics=("mode-coverage",), labels={"config": label})
             results.setdefault(name, []).append(run_row(row, args.out, root, args.threads))
 
     print(f"\nStacked MNIST, {args.kimg:g} kimg per run, 26,000 samples of the final snapshot per run\n")
