@@ -52,7 +52,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r, published in rows:
         m = r["metrics"]
-        print(f"| {r['dataset']} | {r['kimg']:g} kimg, {minutes(r['train_wall_s'])} ({r['threads']} threads) | "
+        print(f"| {r['dataset']} | {r['kimg']:g} kimg, {minutes(r['train_wall_s'])} ({r['threads']} thread(s)) | "
               f"{m['fid']:.2f} | {published} | {1000 * m['kid']:.2f} | {m['precision']:.3f} | {m['recall']:.3f} | "
               f"{m['density']:.3f} | {m['coverage']:.3f} | {m['fd-classifier']:.3f} |")
     return 0

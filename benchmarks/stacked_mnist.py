@@ -1,6 +1,6 @@
 """Stacked MNIST mode coverage (VEEGAN / PacGAN protocol): DCGAN with and without mode-collapse remedies.
 
-    python benchmarks/stacked_mnist.py [--configs dcgan,pack2] [--seeds 0,1,2] [--kimg 200] [--threads 1]
+    python benchmarks/stacked_mnist.py [--configs dcgan,pack2] [--seeds 0,1,2] [--kimg 75] [--threads 1]
                                        [--out runs/bench-stacked-mnist] [--data-root ../shared/data]
 
 Every (configuration, seed) trains the ``stacked-mnist`` preset for the same number of images with
@@ -35,7 +35,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default="dcgan,pack2", help=f"comma-separated, of {', '.join(CONFIGS)}")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--kimg", type=float, default=200.0, help="training images per run, in thousands")
+    parser.add_argument("--kimg", type=float, default=75.0, help="training images per run, in thousands")
     add_run_arguments(parser, "runs/bench-stacked-mnist")
     args = parser.parse_args()
     root = data_root(args.data_root)

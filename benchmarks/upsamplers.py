@@ -9,7 +9,8 @@ of images and seed, then its final snapshot is evaluated against the 10,000 test
 FID, the domain FD-classifier, and the spectral artifact score (distance of the radially averaged
 power spectrum from the real one, and the energy at the stride-2 periodic frequencies relative to
 their neighbours; the real images' ratio is printed for scale). Training speed is timed apart, in
-this process, alternating the three (A B C A B C) so that a busy host affects them alike.
+this process, alternating the three (A B C A B C) so that a busy host affects them alike; the
+runs' wall-clock times are not compared, since other jobs may have shared the machine with them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from _runs import Row, add_run_arguments, choices, data_root, minutes, run_row
+from _runs import Row, add_run_arguments, choices, data_root, run_row
 
 UPSAMPLERS = {
     "transposed": "transposed convolution (k4 s2)",
@@ -72,13 +73,12 @@ def main() -> int:
           f"generated vs 10,000 test images; training speed: {torch.get_num_threads()} thread(s), batch 64, "
           f"median of {args.speed_rounds} alternating rounds of {args.speed_steps} steps\n")
     print("| upsampler | FID | FD-classifier | spectral distance | periodic peak ratio (real) | "
-          "training images/s | training time |")
-    print("|---|---|---|---|---|---|---|")
+          "training images/s |")
+    print("|---|---|---|---|---|---|")
     for name in names:
-        r, m = results[name], results[name]["metrics"]
+        m = results[name]["metrics"]
         print(f"| {UPSAMPLERS[name]} | {m['fid']:.2f} | {m['fd-classifier']:.3f} | {m['spectral-distance']:.4f} | "
-              f"{m['periodic-ratio']:.2f} ({m['periodic-ratio-real']:.2f}) | {statistics.median(speeds[name]):.0f} | "
-              f"{minutes(r['train_wall_s'])} |")
+              f"{m['periodic-ratio']:.2f} ({m['periodic-ratio-real']:.2f}) | {statistics.median(speeds[name]):.0f} |")
     return 0
 
 
