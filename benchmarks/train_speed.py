@@ -30,7 +30,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads c
 import torch  # noqa: E402
 from _loop_speed import loop_images_per_s, run_timed, timed_config  # noqa: E402
 from _reference import SETUPS, Setup, reference_models, reference_run  # noqa: E402
-from _runs import DEFAULT_DATA_ROOT  # noqa: E402
+from _runs import data_root  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -110,8 +110,7 @@ def make_images(s: Setup, n: int = 4096) -> torch.Tensor:
         from deconvgan.config import DataConfig
         from deconvgan.data import load_dataset
 
-        root = DEFAULT_DATA_ROOT
-        return load_dataset(DataConfig(source="mnist", root=str(root), download=False), 28, 1).images
+        return load_dataset(DataConfig(source="mnist", root=data_root(None), download=False), 28, 1).images
     gen = torch.Generator().manual_seed(0)
     return torch.randint(0, 256, (n, s.channels, s.resolution, s.resolution), dtype=torch.uint8, generator=gen)
 

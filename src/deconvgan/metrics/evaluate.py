@@ -265,8 +265,12 @@ def eval_data_config(snapshot: str | Path, data: str | None = None, root: str | 
     ``split`` None: ``test``, or ``train`` for the sets that have no test split (digits, folders).
     """
     cfg = _eval_data_config(snapshot, data, root)
-    single = cfg.source in SINGLE_SPLIT_SOURCES
-    return dataclasses.replace(cfg, split=split or ("train" if single else "test"))
+    return dataclasses.replace(cfg, split=split or reference_split(cfg.source))
+
+
+def reference_split(source: str) -> str:
+    """The split generated images are compared with: ``test``, or ``train`` for sets that have only that one."""
+    return "train" if source in SINGLE_SPLIT_SOURCES else "test"
 
 
 def _eval_data_config(snapshot: str | Path, data: str | None, root: str | None) -> DataConfig:

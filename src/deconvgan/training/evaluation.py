@@ -31,7 +31,7 @@ class TrainingMetric:
     """Evaluates one metric of ``cfg.run.metric`` on the generator; rank 0 gets the numbers."""
 
     def __init__(self, cfg: Config, device: torch.device, ranks: dist.DistInfo) -> None:
-        from deconvgan.metrics.evaluate import SINGLE_SPLIT_SOURCES, EvalContext, load_real_images
+        from deconvgan.metrics.evaluate import EvalContext, load_real_images, reference_split
 
         assert cfg.run.metric is not None
         self.name = cfg.run.metric
@@ -40,7 +40,7 @@ class TrainingMetric:
         self.cfg, self.device, self.ranks = cfg, device, ranks
         self._context: EvalContext | None = None
         if ranks.is_main:
-            split = "train" if cfg.data.source in SINGLE_SPLIT_SOURCES else "test"
+            split = reference_split(cfg.data.source)
             real, data_cfg, real_name = load_real_images(dataclasses.replace(cfg.data, split=split), cfg.model,
                                                          self.samples)
             self._context = EvalContext(real=real, fake=real[:0], data_cfg=data_cfg, real_name=real_name,
