@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from deconvgan.config import ModelConfig
@@ -49,6 +49,7 @@ def test_truncation_bounds_the_latents():
 
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10**6), dim=st.integers(2, 64))
+@example(seed=22, dim=2)  # nearly opposite latents: float32 round-off once bent the norm by 5e-4
 def test_slerp_endpoints_and_norms(seed, dim):
     a, b = latents_for_seeds([seed, seed + 1], dim)
     t = torch.linspace(0, 1, 7)

@@ -82,15 +82,19 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     which keeps intermediate latents at the norm the generator saw in training (a straight line
     between two Gaussian samples passes through improbably short vectors).
     """
-    t = t[:, None]
+    dtype = a.dtype
+    # float64: for nearly opposite vectors sin(omega) is small, and float32 round-off divided by it
+    # would bend the norm off the straight line between the endpoints' norms.
+    a, b, t = a.double(), b.double(), t.double()[:, None]
     a_norm, b_norm = a.norm(), b.norm()
     a_unit, b_unit = a / a_norm, b / b_norm
     omega = torch.arccos((a_unit * b_unit).sum().clamp(-1.0, 1.0))
     if omega.abs() < 1e-6:  # parallel: any path is the straight one
-        return (1 - t) * a + t * b
+        return ((1 - t) * a + t * b).to(dtype)
     sin = torch.sin(omega)
     direction = (torch.sin((1 - t) * omega) / sin) * a_unit + (torch.sin(t * omega) / sin) * b_unit
-    return direction * ((1 - t) * a_norm + t * b_norm)
+    direction = direction / direction.norm(dim=1, keepdim=True)  # unit up to round-off: make it exact
+    return (direction * ((1 - t) * a_norm + t * b_norm)).to(dtype)
 
 
 def interpolation_path(latents: torch.Tensor, frames_per_step: int) -> torch.Tensor:
