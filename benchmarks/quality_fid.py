@@ -48,13 +48,13 @@ def main() -> int:
     print(f"\n{args.num_generated} generated images (seeds 0..{args.num_generated - 1}) of the final snapshot "
           "vs the 10,000 test images; precision/recall/density/coverage on Inception features\n")
     print("| dataset | training | FID | Lucic et al. 2018 best FID | KID ×1000 | precision | recall | "
-          "density | coverage | FD-classifier |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "density | coverage | FD-classifier | evaluation time |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r, published in rows:
         m = r["metrics"]
         print(f"| {r['dataset']} | {r['kimg']:g} kimg, {minutes(r['train_wall_s'])} ({r['threads']} thread(s)) | "
               f"{m['fid']:.2f} | {published} | {1000 * m['kid']:.2f} | {m['precision']:.3f} | {m['recall']:.3f} | "
-              f"{m['density']:.3f} | {m['coverage']:.3f} | {m['fd-classifier']:.3f} |")
+              f"{m['density']:.3f} | {m['coverage']:.3f} | {m['fd-classifier']:.3f} | {minutes(r['eval_wall_s'])} |")
     return 0
 
 
