@@ -107,10 +107,3 @@ class ReferenceDCGAN:
         for _ in range(steps):
             self.step()
         return time.perf_counter() - start
-
-
-def reference_run(s: Setup, images: torch.Tensor, steps: int) -> float:
-    """images/s of the example's loop over ``steps`` steps (after one warm-up step)."""
-    ref = ReferenceDCGAN(s, images)
-    ref.train_steps(1)
-    return steps * s.batch / ref.train_steps(steps)

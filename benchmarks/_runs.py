@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deconvgan.atomic import write_text
-from deconvgan.training.rundir import STATE_FILE
+from deconvgan.data.dataset import DATA_ROOT_ENV
+from deconvgan.runfiles import STATE_FILE, STATS_FILE
 
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -43,6 +44,11 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str) -> None:
     """The options every table script has: --threads, --out, --data-root."""
     parser.add_argument("--threads", type=int, help="torch threads per run (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=Path(out), help="where the runs and their results are kept")
+    add_data_root_argument(parser)
+
+
+def add_data_root_argument(parser: argparse.ArgumentParser) -> None:
+    """--data-root, resolved by :func:`data_root`."""
     parser.add_argument("--data-root", help="folder holding mnist/ (default $DECONVGAN_DATA_ROOT or ../shared/data)")
 
 
@@ -57,7 +63,7 @@ def choices(parser: argparse.ArgumentParser, flag: str, text: str, allowed) -> l
 
 def data_root(value: str | None) -> str:
     """--data-root, else $DECONVGAN_DATA_ROOT, else ../shared/data beside the project."""
-    root = value or os.environ.get("DECONVGAN_DATA_ROOT") or str(DEFAULT_DATA_ROOT)
+    root = value or os.environ.get(DATA_ROOT_ENV) or str(DEFAULT_DATA_ROOT)
     if not Path(root).is_dir():
         raise SystemExit(f"data root {root} does not exist: pass --data-root (the folder holding mnist/)")
     return root
@@ -98,7 +104,7 @@ def run_row(row: Row, out: Path, root: str, threads: int | None, log=print) -> d
     subprocess.run(train, check=True, env=env, stdout=subprocess.DEVNULL)
     run_dir = _run_dir(row_dir)
     assert run_dir is not None
-    records = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (run_dir / STATS_FILE).read_text().splitlines()]
     steps = [r for r in records if "images_per_s" in r]
 
     log(f"[{time.strftime('%H:%M:%S')}] {row.name}: evaluating {','.join(row.metrics)}")

@@ -1,6 +1,6 @@
 """Sampling speed: PyTorch eager (plain, BatchNorm folded, + channels_last) against ONNX Runtime, on the CPU.
 
-    python benchmarks/sample_speed.py [--calls 2000] [--batch 256] [--threads 1 2]
+    python benchmarks/sample_speed.py [--calls 2000] [--batch 256] [--threads 1 2] [--busy 0 1]
 
 Run it from the repository root on a quiet machine (``uptime`` load well below 1 per core): other
 processes on the host show up directly in the latencies. Prints a markdown table with, for the
@@ -13,6 +13,8 @@ threads collapse when the host squeezes both vCPUs onto one core) and ``OMP_NUM_
 Runtime gets the same number of intra-op threads, with spinning off to match, and with more than one
 thread also a second session with spinning on (its default) for comparison.
 The paths are interleaved (blocks of calls in rotating order), so host noise hits them all alike.
+``--busy 0 1`` measures everything again with one busy process (a Python loop on one core) running
+beside the worker, the contention under which spinning threads are said to hurt.
 Weights are random (speed does not depend on them); every path is checked against eager first.
 """
 
@@ -156,11 +158,18 @@ def interleaved(runners: dict[str, Callable], z, rounds: int, per_round: int, wa
     return times
 
 
+def busy_processes(n: int) -> list[subprocess.Popen]:
+    """``n`` processes that each keep one core busy (a pure-Python loop) until killed."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="batch-1 calls per path (after warm-up)")
     parser.add_argument("--batch", type=int, default=256, help="batch size of the throughput measurement")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--busy", type=int, nargs="+", default=[0],
+                        help="busy processes beside the worker, one measurement per value (e.g. 0 1)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # internal: run one thread count
     parser.add_argument("--models", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -175,15 +184,22 @@ def main() -> int:
     rows, start = [], time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         models = prepare(Path(tmp))
-        for threads in args.threads:
-            env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", OMP_NUM_THREADS=str(threads),
-                       MKL_NUM_THREADS=str(threads))
-            command = [sys.executable, __file__, "--worker", str(threads), "--models", json.dumps(models),
-                       "--calls", str(args.calls), "--batch", str(args.batch)]
-            done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
-            rows += json.loads(done.stdout.strip().splitlines()[-1])
+        for busy in args.busy:
+            for threads in args.threads:
+                env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", OMP_NUM_THREADS=str(threads),
+                           MKL_NUM_THREADS=str(threads))
+                command = [sys.executable, __file__, "--worker", str(threads), "--models", json.dumps(models),
+                           "--calls", str(args.calls), "--batch", str(args.batch)]
+                loaders = busy_processes(busy)
+                try:
+                    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+                finally:
+                    for loader in loaders:
+                        loader.kill()
+                        loader.wait()
+                rows += [{**row, "busy": busy} for row in json.loads(done.stdout.strip().splitlines()[-1])]
     load_after, cpu_after, elapsed = os.getloadavg(), host_cpu_seconds(), time.perf_counter() - start
-    # CPU time of everyone but this benchmark, per second of the run: what the other tenants cost us
+    # CPU time of everyone but this benchmark (its busy processes included), per second of the run
     ours = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
                for f in ("ru_utime", "ru_stime"))
     if cpu_before is not None and cpu_after is not None:
@@ -197,27 +213,34 @@ def main() -> int:
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
           f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after (this run included); "
           f"{noise} CPUs on average during the run\n")
-    print(f"| generator | GFLOP/image | threads | path | batch-1 median (ms) | batch-1 p99 (ms) "
-          f"| batch-{args.batch} images/s | max abs diff vs eager |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|")
+    print(f"| generator | GFLOP/image | busy processes beside | threads | path | batch-1 median (ms) "
+          f"| batch-1 p99 (ms) | batch-{args.batch} images/s | max abs diff vs eager |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['model']} | {models[row['model']]['gflop']:.3f} | {row['threads']} | {row['path']} "
-              f"| {row['median_ms']:.3f} | {row['p99_ms']:.3f} | {row['images_per_s']:.0f} "
+        print(f"| {row['model']} | {models[row['model']]['gflop']:.3f} | {row['busy']} | {row['threads']} "
+              f"| {row['path']} | {row['median_ms']:.3f} | {row['p99_ms']:.3f} | {row['images_per_s']:.0f} "
               f"| {row['max_abs_diff']:.1e} |")
     print()
-    for threads in args.threads:
-        for name in MODELS:
-            mine = [r for r in rows if r["threads"] == threads and r["model"] == name]
-            best = min(mine, key=lambda r: r["median_ms"])
-            ort_row = min((r for r in mine if r["path"].startswith("ONNX")), key=lambda r: r["median_ms"])
-            ort_tp = max(r["images_per_s"] for r in mine if r["path"].startswith("ONNX"))
-            eager_best = min((r for r in mine if r["path"].startswith("eager")), key=lambda r: r["median_ms"])
-            eager_tp = max(r["images_per_s"] for r in mine if r["path"].startswith("eager"))
-            target = f" (target <= 1.5 ms: {'met' if best['median_ms'] <= 1.5 else 'NOT met'})" if "64" in name else ""
-            print(f"- {name}, {threads} thread(s): fastest batch-1 median {best['median_ms']:.3f} ms "
-                  f"({best['path']}){target}; best ONNX Runtime vs best eager: batch-1 "
-                  f"{eager_best['median_ms'] / ort_row['median_ms']:.2f}x, batch-{args.batch} "
-                  f"{ort_tp / eager_tp:.2f}x (> 1: ONNX Runtime faster)")
+    for busy, threads, name in ((b, t, n) for b in args.busy for t in args.threads for n in MODELS):
+        mine = [r for r in rows if r["busy"] == busy and r["threads"] == threads and r["model"] == name]
+        spin = {r["path"].endswith("spinning threads"): r for r in mine if r["path"].startswith("ONNX")}
+        if len(spin) == 2:
+            print(f"- {name}, {threads} threads, {busy} busy process(es): ONNX Runtime with spinning threads / "
+                  f"without: batch-1 median {spin[True]['median_ms'] / spin[False]['median_ms']:.2f}x, "
+                  f"p99 {spin[True]['p99_ms'] / spin[False]['p99_ms']:.2f}x, batch-{args.batch} images/s "
+                  f"{spin[True]['images_per_s'] / spin[False]['images_per_s']:.2f}x")
+    for busy, threads, name in ((b, t, n) for b in args.busy for t in args.threads for n in MODELS):
+        mine = [r for r in rows if r["busy"] == busy and r["threads"] == threads and r["model"] == name]
+        best = min(mine, key=lambda r: r["median_ms"])
+        ort_row = min((r for r in mine if r["path"].startswith("ONNX")), key=lambda r: r["median_ms"])
+        ort_tp = max(r["images_per_s"] for r in mine if r["path"].startswith("ONNX"))
+        eager_best = min((r for r in mine if r["path"].startswith("eager")), key=lambda r: r["median_ms"])
+        eager_tp = max(r["images_per_s"] for r in mine if r["path"].startswith("eager"))
+        target = f" (target <= 1.5 ms: {'met' if best['median_ms'] <= 1.5 else 'NOT met'})" if "64" in name else ""
+        print(f"- {name}, {threads} thread(s), {busy} busy: fastest batch-1 median {best['median_ms']:.3f} ms "
+              f"({best['path']}){target}; best ONNX Runtime vs best eager: batch-1 "
+              f"{eager_best['median_ms'] / ort_row['median_ms']:.2f}x, batch-{args.batch} "
+              f"{ort_tp / eager_tp:.2f}x (> 1: ONNX Runtime faster)")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Time to quality on MNIST-28: deconvgan's default recipe vs the pytorch/examples DCGAN recipe, same run.
 
-    python benchmarks/time_to_quality.py [--threshold 20] [--chunk-kimg 16] [--max-kimg 224]
+    python benchmarks/time_to_quality.py [--threshold 20] [--chunk-kimg 16] [--max-kimg 224] [--ablation]
                                          [--threads 2] [--samples 10000] [--data-root ../shared/data]
 
 Both train on the 60,000 MNIST training images at 28x28, alternating chunks of ``--chunk-kimg``
@@ -16,6 +16,11 @@ features) or ``--max-kimg``. Only training time counts; evaluation runs with the
 - reference: :class:`_reference.ReferenceDCGAN` on the identical architecture and batch (64). It
   never switches to eval mode (its samples are drawn in train mode); it is evaluated both ways
   and credited with the better one.
+- ``--ablation`` adds three runs of deconvgan's loop that undo the preset's recipe one piece at a
+  time: no moving average of G (samples from G itself), the DCGAN paper's learning rate 2e-4 with
+  the moving average, and both (the reference's recipe in deconvgan's loop). Where the gain over
+  the reference comes from is then read off the kimg each needs (the same seed, so the same data
+  order and latents).
 """
 
 from __future__ import annotations
@@ -33,15 +38,26 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads c
 
 import torch  # noqa: E402
 from _reference import LATENT_DIM, SETUPS, ReferenceDCGAN  # noqa: E402
-from _runs import data_root  # noqa: E402
+from _runs import add_data_root_argument, data_root  # noqa: E402
 
 from deconvgan.checkpoint import load_snapshot  # noqa: E402
-from deconvgan.config import DataConfig, load_config  # noqa: E402
+from deconvgan.config import DataConfig  # noqa: E402
+from deconvgan.configio import load_config  # noqa: E402
 from deconvgan.data import load_dataset  # noqa: E402
 from deconvgan.images import to_uint8  # noqa: E402
 from deconvgan.metrics.evaluate import EvalContext, load_real_images  # noqa: E402
+from deconvgan.runfiles import SNAPSHOT_FILE  # noqa: E402
 from deconvgan.sampling import generate, latents_for_seeds  # noqa: E402
 from deconvgan.training import train  # noqa: E402
+
+RECIPES = {  # name -> (label, overrides of the mnist-28 preset; the reference is its own code)
+    "deconvgan": ("deconvgan mnist-28 preset (lr 1e-3, moving average)", []),
+    "reference": ("pytorch/examples DCGAN (lr 2e-4, no moving average)", []),
+    "no-ema": ("deconvgan, lr 1e-3, no moving average", ["train.ema_halflife_kimg=null"]),
+    "lr-2e-4": ("deconvgan, lr 2e-4, moving average", ["train.g_lr=2e-4", "train.d_lr=2e-4"]),
+    "lr-2e-4-no-ema": ("deconvgan, lr 2e-4, no moving average",
+                       ["train.g_lr=2e-4", "train.d_lr=2e-4", "train.ema_halflife_kimg=null"]),
+}
 
 
 def fd_classifier_of(root: str, samples: int):
@@ -69,7 +85,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--samples", type=int, default=10_000, help="generated and test images per evaluation")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", help="folder holding mnist/ (default $DECONVGAN_DATA_ROOT or ../shared/data)")
+    parser.add_argument("--ablation", action="store_true", help="also run the preset without the moving "
+                        "average, at lr 2e-4, and with both (deconvgan's loop)")
+    add_data_root_argument(parser)
     args = parser.parse_args()
     root = data_root(args.data_root)
     if args.threads:
@@ -81,22 +99,25 @@ def main() -> int:
     fd = fd_classifier_of(root, args.samples)
 
     tmp = tempfile.TemporaryDirectory()
-    run_dir = Path(tmp.name) / "deconvgan"
-    cfg = load_config("mnist-28", [
-        f"train.seed={args.seed}", f"train.phases=[{{steps: {max_steps}}}]", f"data.root={root}",
-        "run.progress=false", "run.tensorboard=false"])
     reference = ReferenceDCGAN(setup, train_images.images, seed=args.seed)
 
-    def deconvgan_chunk(step: int) -> tuple[float, float, str]:
-        """Train deconvgan up to ``step`` -> (seconds, FD-classifier, the FD as shown)."""
-        start = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):  # its "starting ..." / "stopped ..." lines
-            train(cfg, run_dir=run_dir, resume=run_dir if step > chunk_steps else None, until_step=step,
-                  dataset=train_images)
-        seconds = time.perf_counter() - start
-        generator, _ = load_snapshot(run_dir / "snapshot.safetensors", "cpu")
-        value = fd(generate(generator, latents_for_seeds(list(range(args.samples)), LATENT_DIM)))
-        return seconds, value, f"{value:.3f}"
+    def deconvgan_chunk(name: str, overrides: list[str]):
+        """A function that trains deconvgan's ``name`` run up to ``step`` -> (seconds, FD-classifier, as shown)."""
+        run_dir = Path(tmp.name) / name
+        cfg = load_config("mnist-28", [
+            f"train.seed={args.seed}", f"train.phases=[{{steps: {max_steps}}}]", f"data.root={root}",
+            "run.progress=false", "run.tensorboard=false", *overrides])
+
+        def chunk(step: int) -> tuple[float, float, str]:
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):  # its "starting ..." / "stopped ..." lines
+                train(cfg, run_dir=run_dir, resume=run_dir if step > chunk_steps else None, until_step=step,
+                      dataset=train_images)
+            seconds = time.perf_counter() - start
+            generator, _ = load_snapshot(run_dir / SNAPSHOT_FILE, "cpu")
+            value = fd(generate(generator, latents_for_seeds(list(range(args.samples)), LATENT_DIM)))
+            return seconds, value, f"{value:.3f}"
+        return chunk
 
     def reference_chunk(step: int) -> tuple[float, float, str]:
         seconds = reference.train_steps(step - reference.steps_done)
@@ -104,7 +125,9 @@ def main() -> int:
         train_fd = fd(reference_images(reference.G, args.samples, train_mode=True))
         return seconds, min(eval_fd, train_fd), f"{eval_fd:.3f} / {train_fd:.3f}"
 
-    chunks = {"deconvgan": deconvgan_chunk, "reference": reference_chunk}
+    recipes = {name: spec for name, spec in RECIPES.items() if args.ablation or name in ("deconvgan", "reference")}
+    chunks = {name: reference_chunk if name == "reference" else deconvgan_chunk(name, spec[1])
+              for name, spec in recipes.items()}
     curves: dict[str, list[tuple[float, float, float]]] = {name: [] for name in chunks}  # (kimg, seconds, FD)
 
     def reached(name: str) -> tuple[float, float] | None:
@@ -112,9 +135,9 @@ def main() -> int:
         return next(((kimg, s) for kimg, s, value in curves[name] if value <= args.threshold), None)
 
     step = 0
-    print("| kimg | deconvgan: training s | FD-classifier | reference: training s "
-          "| FD-classifier (eval / train mode) |")
-    print("|---|---|---|---|---|")
+    print("| kimg | " + " | ".join(f"{name}: training s | FD-classifier"
+                                  + (" (eval / train mode)" if name == "reference" else "") for name in chunks) + " |")
+    print("|---|" + "---|---|" * len(chunks))
     while step < max_steps and not all(reached(name) for name in chunks):
         step = min(step + chunk_steps, max_steps)
         kimg = step * setup.batch / 1000
@@ -134,7 +157,7 @@ def main() -> int:
           f"{torch.get_num_threads()} thread(s), chunks of {args.chunk_kimg:g} kimg\n")
     print("| recipe | reached at | training time | best FD-classifier seen |")
     print("|---|---|---|---|")
-    for name, label in (("deconvgan", "deconvgan mnist-28 preset"), ("reference", "pytorch/examples DCGAN")):
+    for name, (label, _) in recipes.items():
         best = min(value for _, _, value in curves[name])
         hit = reached(name)
         where = f"{hit[0]:g} kimg" if hit else f"not within {args.max_kimg:g} kimg"
@@ -143,6 +166,10 @@ def main() -> int:
     ours, theirs = reached("deconvgan"), reached("reference")
     if ours and theirs:
         print(f"\ndeconvgan reaches it {theirs[1] / ours[1]:.1f}x sooner")
+        at = next((s for k, s, _ in curves["reference"] if k == ours[0]), None)  # the reference at that kimg
+        if at is not None:
+            print(f"per image: the first {ours[0]:g} kimg took deconvgan {ours[1]:.0f} s and the reference "
+                  f"{at:.0f} s ({at / ours[1]:.2f}x)")
     return 0
 
 

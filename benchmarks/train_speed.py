@@ -1,16 +1,25 @@
 """Training throughput: deconvgan's step vs a faithful pytorch/examples DCGAN step, same process.
 
-    python benchmarks/train_speed.py [--configs 64x3,32x1,mnist28] [--threads 2,1] [--rounds 2] [--steps 8]
+    python benchmarks/train_speed.py [--configs 64x3,32x1,mnist28] [--threads 1,2] [--rounds 4] [--steps 8]
     python benchmarks/train_speed.py --profile [--configs ...] [--threads 1]   # where deconvgan's time goes
 
-For each configuration and thread count the two are timed alternately (A B A B) on the same
-in-memory images: deconvgan's `train()` (its default recipe: non-saturating loss on logits, no
-weight gradients for D in the generator step, moving average of G) and a plain re-implementation
-of the pytorch/examples DCGAN (nn.Sequential G and D, BatchNorm, Sigmoid + BCELoss, Adam 2e-4 /
+For each configuration and thread count the two are timed alternately on the same in-memory
+images, in rounds A B, B A, A B, ... (each side first as often, so a drift in host load hits both
+alike): deconvgan's `train()` (its default recipe: non-saturating loss on logits, no weight
+gradients for D in the generator step, moving average of G) and a plain re-implementation of the
+pytorch/examples DCGAN (nn.Sequential G and D, BatchNorm, Sigmoid + BCELoss, Adam 2e-4 /
 (0.5, 0.999), its D-then-G step order, default memory format) on the identical architecture and
-batch. Prints images/s, the ratio, GFLOP per training image (torch.utils.flop_counter) and the
-fraction of this machine's measured FP32 matmul rate each reaches, and the peak RSS of a
-deconvgan run in its own process.
+batch.
+
+Both sides are measured the same way: one warm-up step, then the wall time of each of ``--steps``
+steps (deconvgan's from its per-step stats.jsonl lines, the reference's with perf_counter around
+its step), and one statistic of them: images/s = images / total time of the timed steps, what a
+user gets. Each side's figure is the median over rounds; the ratio is the median of the rounds'
+ratios (each from two runs next to each other in time). The ratio of per-step medians is printed
+beside it as a check: on a quiet host the two agree; when they do not, the host was busy.
+Also prints GFLOP per training image (torch.utils.flop_counter), the fraction of this machine's
+measured FP32 matmul rate each reaches, the peak RSS of a deconvgan run in its own process, and
+how much CPU other processes used while the table was measured.
 """
 
 from __future__ import annotations
@@ -28,9 +37,10 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads collapse on a squeezed host
 
 import torch  # noqa: E402
-from _loop_speed import loop_images_per_s, run_timed, timed_config  # noqa: E402
-from _reference import SETUPS, Setup, reference_models, reference_run  # noqa: E402
+from _loop_speed import loop_step_seconds, run_timed, timed_config  # noqa: E402
+from _reference import SETUPS, ReferenceDCGAN, Setup, reference_models  # noqa: E402
 from _runs import data_root  # noqa: E402
+from _timing import HostNoise  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -59,9 +69,31 @@ def deconvgan_config(s: Setup, steps: int):
         f"train.batch_size={s.batch}", "run.device=cpu"], steps)
 
 
-def deconvgan_run(s: Setup, images: torch.Tensor, steps: int) -> float:
-    """images/s of deconvgan's loop: the median over its per-step intervals after the first."""
-    return loop_images_per_s(deconvgan_config(s, steps), images)
+def deconvgan_steps(s: Setup, images: torch.Tensor, steps: int) -> list[float]:
+    """Seconds of each of ``steps`` steps of deconvgan's loop, after one warm-up step."""
+    return loop_step_seconds(deconvgan_config(s, steps), images)
+
+
+def reference_steps(s: Setup, images: torch.Tensor, steps: int) -> list[float]:
+    """Seconds of each of ``steps`` steps of the reference, after one warm-up step: as :func:`deconvgan_steps`."""
+    ref = ReferenceDCGAN(s, images)
+    ref.step()  # warm-up
+    seconds = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        ref.step()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def images_per_s(batch: int, seconds: list[float]) -> float:
+    """Images over the total time of the timed steps: the throughput a user gets."""
+    return batch * len(seconds) / sum(seconds)
+
+
+def median_step_images_per_s(batch: int, seconds: list[float]) -> float:
+    """Images/s of the median step (insensitive to a few steps slowed by other processes)."""
+    return batch / statistics.median(seconds)
 
 
 def deconvgan_flops_per_image(s: Setup, images: torch.Tensor) -> float:
@@ -98,7 +130,7 @@ def rss_child(config: str, threads: int, steps: int) -> float:
 
 def _rss_main(config: str, steps: int) -> None:
     s = SETUPS[config]
-    deconvgan_run(s, make_images(s), steps)
+    deconvgan_steps(s, make_images(s), steps)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the (large) parent across fork + exec
     status = open("/proc/self/status").read() if os.path.exists("/proc/self/status") else ""
     hwm = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
@@ -163,8 +195,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", action="store_true", help="print where deconvgan's step spends its time")
     parser.add_argument("--configs", default="64x3,32x1,mnist28")
-    parser.add_argument("--threads", default="2,1")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating runs of each side")
     parser.add_argument("--steps", type=int, default=8, help="timed steps per run (after one warm-up step)")
     args = parser.parse_args()
     if args.profile:
@@ -177,29 +209,40 @@ def main() -> int:
                 for label, share in sorted(shares.items(), key=lambda kv: -kv[1]):
                     print(f"  {100 * share:5.1f}%  {label}")
         return 0
-    print("| configuration | threads | deconvgan images/s | reference images/s | ratio | GFLOP/image (ours / ref) "
-          "| % of FP32 matmul peak (ours / ref) | peak RSS, deconvgan run |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; {args.rounds} alternating rounds of "
+          f"{args.steps} timed steps per side\n")
+    print("| configuration | threads | deconvgan images/s | reference images/s | ratio | ratio of per-step medians "
+          "| GFLOP/image (ours / ref) | % of FP32 matmul peak (ours / ref) | peak RSS, deconvgan run |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
         peaks = []
-        for key in args.configs.split(","):
-            s = SETUPS[key]
-            peak = matmul_peak_gflops()
-            peaks.append(peak)
-            images = make_images(s)
-            ours, ref = [], []
-            for _ in range(args.rounds):  # A B A B
-                ours.append(deconvgan_run(s, images, args.steps))
-                ref.append(reference_run(s, images, args.steps))
-            ours_ips, ref_ips = statistics.median(ours), statistics.median(ref)
-            ours_gf, ref_gf = deconvgan_flops_per_image(s, images) / 1e9, reference_flops_per_image(s, images) / 1e9
-            rss = rss_child(key, threads, 2)
-            print(f"| {s.name} | {threads} | {ours_ips:.0f} | {ref_ips:.0f} | {ours_ips / ref_ips:.2f}x "
-                  f"| {ours_gf:.3f} / {ref_gf:.3f} | {100 * ours_ips * ours_gf / peak:.0f}% / "
-                  f"{100 * ref_ips * ref_gf / peak:.0f}% | {rss:.0f} MB |", flush=True)
-        print(f"(FP32 matmul peak with {threads} thread(s), 4096x4096, best of 8, measured before each row: "
-              f"{', '.join(f'{p:.0f}' for p in peaks)} GFLOP/s)")
+        with HostNoise() as noise:
+            for key in args.configs.split(","):
+                s = SETUPS[key]
+                peak = matmul_peak_gflops()
+                peaks.append(peak)
+                images = make_images(s)
+                ours, ref = [], []  # per round: seconds of each timed step
+                for r in range(args.rounds):  # A B, B A, A B, ...
+                    sides = [(ours, deconvgan_steps), (ref, reference_steps)]
+                    for out, measure in sides if r % 2 == 0 else sides[::-1]:
+                        out.append(measure(s, images, args.steps))
+                ours_ips = statistics.median(images_per_s(s.batch, x) for x in ours)
+                ref_ips = statistics.median(images_per_s(s.batch, x) for x in ref)
+                ratio = statistics.median(images_per_s(s.batch, a) / images_per_s(s.batch, b)
+                                          for a, b in zip(ours, ref, strict=True))
+                median_ratio = statistics.median(median_step_images_per_s(s.batch, a) /
+                                                 median_step_images_per_s(s.batch, b)
+                                                 for a, b in zip(ours, ref, strict=True))
+                ours_gf = deconvgan_flops_per_image(s, images) / 1e9
+                ref_gf = reference_flops_per_image(s, images) / 1e9
+                rss = rss_child(key, threads, 2)
+                print(f"| {s.name} | {threads} | {ours_ips:.0f} | {ref_ips:.0f} | {ratio:.2f}x | {median_ratio:.2f}x "
+                      f"| {ours_gf:.3f} / {ref_gf:.3f} | {100 * ours_ips * ours_gf / peak:.0f}% / "
+                      f"{100 * ref_ips * ref_gf / peak:.0f}% | {rss:.0f} MB |", flush=True)
+        print(f"({threads} thread(s): FP32 matmul peak, 4096x4096, best of 8, measured before each row: "
+              f"{', '.join(f'{p:.0f}' for p in peaks)} GFLOP/s; {noise.describe()})")
     return 0
 
 

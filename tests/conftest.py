@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from deconvgan.config import Config, load_config
+from deconvgan.config import Config
+from deconvgan.configio import load_config
 from deconvgan.data import ImageDataset
 
 
@@ -63,3 +64,15 @@ def blobs() -> ImageDataset:
 def make_config(tmp_path):
     """``make_config(*overrides)``: a tiny config writing under this test's tmp_path."""
     return lambda *overrides: tiny_config(tmp_path, *overrides)
+
+
+@pytest.fixture(autouse=True)
+def _forget_process_memos() -> None:
+    """Every test starts with the library's per-process memos empty, so no test depends on which ran first.
+
+    The memos: warnings already given (metrics.cache) and file checksums already computed (metrics.inception).
+    """
+    from deconvgan.metrics import cache, inception
+
+    cache._warn_once.cache_clear()
+    inception._sha256_of_version.cache_clear()

@@ -53,7 +53,7 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(CheckpointError) as exc:
+    with pytest.raises(CheckpointError, match="no such snapshot file") as exc:
         load_snapshot(tmp_path / "nope.safetensors")
     assert "nope.safetensors: no such snapshot file" in _one_line(exc)
 
@@ -62,7 +62,7 @@ def test_truncated_file(snapshot):
     path, _ = snapshot
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError) as exc:
+    with pytest.raises(CheckpointError, match="not a readable snapshot") as exc:
         load_snapshot(path)
     assert f"{path}: not a readable snapshot (truncated" in _one_line(exc)
 
@@ -93,7 +93,7 @@ def _rewrite_metadata(path, **changes):
 def test_newer_format_asks_for_an_upgrade(snapshot):
     path, _ = snapshot
     _rewrite_metadata(path, format_version=str(FORMAT_VERSION + 1), package_version="9.0.0")
-    with pytest.raises(CheckpointError) as exc:
+    with pytest.raises(CheckpointError, match="upgrade deconvgan") as exc:
         load_snapshot(path)
     assert "written by deconvgan 9.0.0" in _one_line(exc) and "upgrade deconvgan" in str(exc.value)
 
@@ -102,7 +102,7 @@ def test_weights_of_another_architecture(snapshot):
     path, _ = snapshot
     other = {**MODEL.__dict__, "g_width": 16}
     _rewrite_metadata(path, model=other)
-    with pytest.raises(CheckpointError) as exc:
+    with pytest.raises(CheckpointError, match="shape") as exc:
         load_snapshot(path)
     assert "weight" in _one_line(exc) and "shape" in str(exc.value)
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
+from importlib import resources
 
 import pytest
+import yaml
 from PIL import Image
 
 from deconvgan.cli import build_parser, main, preset_names, resolve_train_config
@@ -36,12 +39,35 @@ def test_default_is_the_embedded_digits_preset():
     assert cfg.data.source == "digits" and cfg.model.resolution == 16
 
 
-@pytest.mark.parametrize("name", ["digits", "mnist-28", "fashion-28", "stacked-mnist", "seed-64", "mlp-28"])
-def test_presets_resolve(name):
+def _leaves(tree: object, prefix: str = "") -> dict[str, object]:
+    """``{"a.b": value}`` for every leaf of nested dicts and lists (list items keyed by index)."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, list):
+        items = ((str(i), v) for i, v in enumerate(tree))
+    else:
+        return {prefix: tree}
+    return {k: v for key, value in items for k, v in _leaves(value, f"{prefix}.{key}" if prefix else key).items()}
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist-28", "fashion-28", "stacked-mnist", "seed-64", "mlp-28", "texture"])
+def test_presets_resolve(name, capsys):
     assert name in preset_names()
-    argv = ["train", name] + (["--data", "some/folder"] if name == "seed-64" else [])
-    cfg = resolve_train_config(build_parser().parse_args(argv))
-    assert cfg.name
+    extra = ["--data", "some/folder"] if name == "seed-64" else []
+    cfg = resolve_train_config(build_parser().parse_args(["train", name, *extra]))
+    resolved = _leaves(cfg.to_dict())
+    # Every value the preset's YAML sets is the resolved value (the seed-64 folder comes from --data).
+    written = _leaves(yaml.safe_load(resources.files("deconvgan.configs").joinpath(f"{name}.yaml").read_text()))
+    if name == "seed-64":
+        written["data.path"] = "some/folder"
+    assert len(written) >= 8 and {k: resolved.get(k, "<missing>") for k in written} == written
+    # The dry run prints exactly that config, and the schedule's length in steps of the preset's batch.
+    assert main(["train", name, "--dry-run", *extra]) == 0
+    printed = capsys.readouterr().out
+    assert _leaves(yaml.safe_load(printed.split("\ngenerator:")[0])) == resolved
+    batch = written["train.batch_size"]
+    steps = sum(math.ceil(phase.kimg * 1000 / batch) for phase in cfg.train.phases)
+    assert f"schedule: {steps} generator steps of {batch} images" in printed
 
 
 def test_flags_map_to_config_keys():

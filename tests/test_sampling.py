@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import example, given, settings
@@ -41,10 +43,33 @@ def test_image_of_a_seed_is_the_same_at_any_batch_size(upsample):
 
 def test_truncation_bounds_the_latents():
     z = latents_for_seeds(list(range(50)), 32, truncation=0.5)
-    assert z.abs().max() <= 0.5
+    assert z.abs().max() < 0.5
     assert torch.equal(z, latents_for_seeds(list(range(50)), 32, truncation=0.5))
     with pytest.raises(ConfigError, match="truncation"):
         latents_for_seeds([0], 4, truncation=0)
+
+
+@pytest.mark.parametrize("t", [1.0, 2.0])
+def test_truncation_draws_the_truncated_normal(t: float):
+    # A standard normal conditioned on [-t, t], not clamped to it (clamping piles 32% (t=1) or 5% (t=2) of
+    # the draws at +-t) and not uniform on it: the KS distance to the truncated normal's CDF is small, and
+    # the variance is the closed form 1 - 2 t phi(t) / (2 Phi(t) - 1) (0.2911 at t=1, 0.7737 at t=2).
+    z = latents_for_seeds(list(range(200)), 64, truncation=t).double().flatten()  # 12,800 draws
+    assert z.abs().max() < t  # strictly inside: no draw sits on a bound
+    assert int((z.abs() > 0.995 * t).sum()) < 0.01 * z.numel()  # no mass piled up near the bounds
+
+    def cdf(x: float) -> float:
+        return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+    mass = 2 * cdf(t) - 1
+    variance = 1 - 2 * t * math.exp(-t * t / 2) / math.sqrt(2 * math.pi) / mass
+    values = sorted(z.tolist())
+    n = len(values)
+    ks = max(max(abs((i + 1) / n - (cdf(x) - cdf(-t)) / mass), abs(i / n - (cdf(x) - cdf(-t)) / mass))
+             for i, x in enumerate(values))
+    assert ks < 1.63 / math.sqrt(n)  # the KS test's 1% critical value (0.0144 here)
+    assert float(z.var()) == pytest.approx(variance, rel=0.03)  # sd of the estimate ~1%
+    assert abs(float(z.mean())) < 4 * math.sqrt(variance / n)
 
 
 @settings(max_examples=30, deadline=None)

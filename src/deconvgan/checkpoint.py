@@ -25,8 +25,10 @@ from torch import nn
 
 from deconvgan import __version__
 from deconvgan.atomic import write_with
-from deconvgan.config import Config, ModelConfig, from_dict
+from deconvgan.config import Config, ModelConfig
+from deconvgan.configio import from_dict
 from deconvgan.errors import CheckpointError, ConfigError
+from deconvgan.runfiles import SNAPSHOT_FILE
 
 SNAPSHOT_FORMAT = "deconvgan-snapshot"
 STATE_FORMAT = "deconvgan-training-state"
@@ -180,9 +182,9 @@ def resolve_snapshot_path(path: str | Path) -> Path:
     """A snapshot file as given, or a run directory's latest snapshot."""
     path = Path(path)
     if path.is_dir():
-        candidate = path / "snapshot.safetensors"
+        candidate = path / SNAPSHOT_FILE
         if not candidate.is_file():
-            raise CheckpointError(f"{path}: run directory without snapshot.safetensors (has it saved one yet?)")
+            raise CheckpointError(f"{path}: run directory without {SNAPSHOT_FILE} (has it saved one yet?)")
         return candidate
     return path
 

@@ -12,18 +12,10 @@ import sys
 from pathlib import Path
 
 from deconvgan import __version__
-from deconvgan.config import (
-    DATA_SOURCES,
-    Config,
-    apply_overrides,
-    config_to_yaml,
-    data_arg,
-    from_dict,
-    preset_names,
-    read_config_source,
-    read_yaml,
-)
+from deconvgan.config import DATA_SOURCES, Config
+from deconvgan.configio import apply_overrides, config_to_yaml, from_dict, preset_names, read_config_source, read_yaml
 from deconvgan.errors import ConfigError, DeconvganError
+from deconvgan.runfiles import DEFAULT_RUNS_DIR
 
 DEFAULT_PRESET = "digits"  # what `deconvgan train` trains with no arguments: offline, minutes on a CPU
 
@@ -34,6 +26,8 @@ DEFAULT_PRESET = "digits"  # what `deconvgan train` trains with no arguments: of
 def resolve_train_config(args: argparse.Namespace) -> Config:
     """Preset or YAML file (default: the ``digits`` preset), then the convenience flags, then
     ``--set`` overrides (last wins)."""
+    from deconvgan.data import data_arg  # imported here: the data package loads torch, --help should not wait
+
     data = read_config_source(args.config or DEFAULT_PRESET)
     flags: list[str] = []
     if args.data is not None:
@@ -62,12 +56,13 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from deconvgan.runfiles import CONFIG_FILE
     from deconvgan.training import train
-    from deconvgan.training.rundir import CONFIG_FILE, resolve_resume
+    from deconvgan.training.rundir import resolve_resume
 
     resume_dir = None
     if args.resume is not None:
-        runs_dir = args.runs_dir or "runs"
+        runs_dir = args.runs_dir or DEFAULT_RUNS_DIR
         resume_dir = resolve_resume(args.resume, runs_dir)
         if args.config is not None or args.data is not None:
             raise ConfigError("--resume continues a run with its own config: drop the config and --data, "
@@ -78,10 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(config_to_yaml(cfg), end="")
         print(_model_report(cfg.model, cfg.train.total_steps, cfg.train.batch_size))
         return 0
-    try:
-        result = train(cfg, resume=resume_dir)
-    finally:
-        _leave_process_group()
+    result = train(cfg, resume=resume_dir)  # leaves the torchrun process group it joined, however it ends
     if result.interrupted:
         print(f"interrupted at step {result.step}: resume with  deconvgan train --resume {result.run_dir}",
               file=sys.stderr)
@@ -91,25 +83,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _leave_process_group() -> None:
-    import torch.distributed
-
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
-
-
 def _model_report(model_cfg, total_steps: int | None = None, batch_size: int | None = None) -> str:
     import torch
 
-    from deconvgan.models import build_discriminator, build_generator, format_summary, model_summary
+    from deconvgan.models import build_discriminator, build_generator, example_inputs, format_summary, model_summary
 
     G, D = build_generator(model_cfg).eval(), build_discriminator(model_cfg).eval()
     # a probe batch the discriminator accepts: whole packs, and at least one stddev group
-    z = torch.zeros(max(2, model_cfg.d_mbstd) * model_cfg.d_pack, model_cfg.latent_dim)
+    z, _ = example_inputs(model_cfg, max(2, model_cfg.d_mbstd) * model_cfg.d_pack)
     with torch.no_grad():
         g_rows = model_summary(G, z)
         d_rows = model_summary(D, G(z))
     lines = ["generator:", format_summary(g_rows), "", "discriminator:", format_summary(d_rows)]
+    if model_cfg.arch == "spatial":
+        lines += ["", f"texture model: a latent field of {G.latent_dim} channels per cell, {G.scale} pixels per cell "
+                      f"(any field size, any image size); generator reach {G.margin} cells "
+                      f"({'tileable' if model_cfg.tileable else 'not tileable'}); each discriminator logit sees a "
+                      f"{D.receptive_field}x{D.receptive_field}-pixel patch"]
     if total_steps is not None:
         lines += ["", f"schedule: {total_steps} generator steps of {batch_size} images "
                       f"({total_steps * batch_size / 1000:g} kimg)"]
@@ -129,7 +119,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     seeds = parse_seeds(args.seeds)
     generator, info = _load(args)
-    images = generate(generator, latents_for_seeds(seeds, info.model.latent_dim, args.truncation), args.batch_size)
+    if info.model.arch == "spatial":  # a training-size window of each seed's texture
+        from deconvgan.tiles import sample_textures
+
+        if args.truncation is not None:
+            raise ConfigError("--truncation applies to latent vectors; texture models take latent fields: drop it")
+        images = sample_textures(generator, seeds, info.model.resolution, tileable=info.model.tileable)
+    else:
+        images = generate(generator, latents_for_seeds(seeds, info.model.latent_dim, args.truncation),
+                          args.batch_size)
     if args.grid is not None:
         save_png(make_grid(images), args.grid, scale=args.scale or display_scale(info.model.resolution))
         print(f"wrote a grid of {len(seeds)} images to {args.grid}")
@@ -148,6 +146,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     seeds = parse_seeds(args.seeds)
     generator, info = _load(args)
+    if info.model.arch == "spatial":
+        raise ConfigError(f"{args.snapshot} is a texture model (latent fields, not vectors): interpolation is for "
+                          "whole-image models; draw textures with `deconvgan texture`")
     path = interpolation_path(latents_for_seeds(seeds, info.model.latent_dim, args.truncation), args.frames)
     images = generate(generator, path, args.batch_size)  # [F, C, H, W]
     scale = args.scale or display_scale(info.model.resolution)
@@ -161,9 +162,51 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """``"4096x2048"`` -> (height 2048, width 4096); ``"1024"`` -> (1024, 1024)."""
+    width, sep, height = text.lower().partition("x")
+    try:
+        w, h = int(width), int(height if sep else width)
+    except ValueError:
+        raise ConfigError(f"--size {text!r} must look like 4096x4096 (width x height) or 4096") from None
+    if w <= 0 or h <= 0:
+        raise ConfigError(f"--size {text!r}: both sides must be positive")
+    return h, w
+
+
+def cmd_texture(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+    from tqdm import tqdm
+
+    from deconvgan.models import fuse_for_inference
+    from deconvgan.tiles import check_texture_size, write_texture_png
+
+    height, width = parse_size(args.size)
+    if args.threads is not None:
+        if args.threads <= 0:
+            raise ConfigError(f"--threads {args.threads} must be a positive number")
+        torch.set_num_threads(args.threads)
+    generator, info = _load(args)
+    check_texture_size(generator, height, width)
+    tileable = info.model.tileable if args.tileable is None else args.tileable
+    generator = fuse_for_inference(generator)
+    out = args.out or info.path.parent / "textures" / f"seed{args.seed:04d}-{width}x{height}.png"
+    start = time.perf_counter()
+    with tqdm(total=height, unit="row", disable=args.no_progress, leave=False) as bar:
+        path = write_texture_png(generator, args.seed, height, width, out, tileable=tileable, bits=args.bits,
+                                 tile=args.tile, on_band=bar.update)
+    seconds = time.perf_counter() - start
+    kind = "tileable" if tileable else "unbounded (not tileable)"
+    print(f"wrote {path}: {width}x{height} {kind} texture, seed {args.seed}, {args.bits}-bit, in {seconds:.1f} s "
+          f"({width * height / 1e6 / seconds:.2f} megapixels/s)")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from deconvgan.checkpoint import load_training_state, read_snapshot_info, resolve_snapshot_path
-    from deconvgan.training.rundir import CONFIG_FILE, STATE_FILE, STATS_FILE
+    from deconvgan.runfiles import CONFIG_FILE, SNAPSHOT_FILE, SNAPSHOTS_DIR, STATE_FILE, STATS_FILE
 
     path = Path(args.path)
     if path.is_dir():
@@ -181,9 +224,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             lines = (path / STATS_FILE).read_text().splitlines()
             if lines:
                 print(f"  last stats: {lines[-1]}")
-        snapshots = sorted((path / "snapshots").glob("*.safetensors"))
+        snapshots = sorted((path / SNAPSHOTS_DIR).glob("*.safetensors"))
         print(f"  snapshots: {len(snapshots)}" + (f" (latest {snapshots[-1].name})" if snapshots else ""))
-        if not (path / "snapshot.safetensors").is_file():
+        if not (path / SNAPSHOT_FILE).is_file():
             return 0
     info, _ = read_snapshot_info(resolve_snapshot_path(path))
     print(f"snapshot {info.path}")
@@ -215,16 +258,25 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from deconvgan.atomic import write_text
+    from deconvgan.checkpoint import read_snapshot_info, resolve_snapshot_path
     from deconvgan.metrics.evaluate import eval_data_config, evaluate, parse_metrics
+    from deconvgan.metrics.texture_eval import DEFAULT_TEXTURE_SAMPLES
 
-    metrics = parse_metrics(args.metrics)
+    texture = read_snapshot_info(resolve_snapshot_path(args.snapshot))[0].model.arch == "spatial"
+    metrics = args.metrics if texture or args.metrics is None else parse_metrics(args.metrics)  # fail fast
+    default_count = DEFAULT_TEXTURE_SAMPLES if texture else 10_000
+    if args.num_generated is None:
+        args.num_generated = default_count
+    if args.num_real is None:
+        args.num_real = default_count
     data_cfg = eval_data_config(args.snapshot, args.data, args.data_root, args.split)
     results = evaluate(args.snapshot, data_cfg, metrics=metrics, num_generated=args.num_generated,
                        num_real=args.num_real, extractor=args.extractor, device=args.device,
                        batch_size=args.batch_size, seed=args.seed, inception_path=args.inception,
                        progress=not args.no_progress)
     where = data_cfg.path if data_cfg.source == "folder" else f"{data_cfg.source} {data_cfg.split}"
-    print(f"{args.snapshot} vs {where}: {args.num_generated} generated, up to {args.num_real} real images")
+    real = f"{args.num_real} random crops" if texture else f"up to {args.num_real} real images"
+    print(f"{args.snapshot} vs {where}: {args.num_generated} generated, {real}")
     width = max(len(name) for name in results)
     for name, value in results.items():
         print(f"  {name:<{width}}  {value:.6g}")
@@ -254,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="global batch size")
     p.add_argument("--seed", type=int)
     p.add_argument("--name", help="label of the run directory")
-    p.add_argument("--runs-dir", help="parent of the numbered run directories (default runs)")
+    p.add_argument("--runs-dir", help=f"parent of the numbered run directories (default {DEFAULT_RUNS_DIR})")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. "
@@ -288,6 +340,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bounce", action="store_true", help="play the GIF forward then backward")
     p.set_defaults(func=cmd_interpolate)
 
+    p = sub.add_parser("texture", help="a texture of any size from a texture model, tile by tile (PNG)")
+    p.add_argument("snapshot", help="a snapshot .safetensors file or a run directory")
+    p.add_argument("--size", default="1024x1024", help="WIDTHxHEIGHT in pixels, multiples of the generator's "
+                   "stride (default 1024x1024)")
+    p.add_argument("--seed", type=int, default=0)
+    tile = p.add_mutually_exclusive_group()
+    tile.add_argument("--tileable", dest="tileable", action="store_true", default=None,
+                      help="repeat seamlessly (default: as the model was trained)")
+    tile.add_argument("--no-tileable", dest="tileable", action="store_false", help="a window of the unbounded texture")
+    p.add_argument("--out", help="output PNG (default: textures/seedS-WxH.png beside the snapshot)")
+    p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="bits per channel")
+    p.add_argument("--tile", type=int, default=512, help="pixels per tile side (memory grows with it)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_texture)
+
     p = sub.add_parser("info", help="what a snapshot or run directory holds")
     p.add_argument("path")
     p.set_defaults(func=cmd_info)
@@ -309,10 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="where standard datasets are (default $DECONVGAN_DATA_ROOT)")
     p.add_argument("--split", choices=("train", "test"), help="real split (default test; train for digits "
                    "and folders, which have no other)")
-    p.add_argument("--metrics", default="fd-classifier,prdc,spectral",
-                   help="comma-separated: fid, kid, fd-classifier, prdc, mode-coverage, spectral")
-    p.add_argument("--num-generated", type=int, default=10000, help="generated images (seeds 0..N-1)")
-    p.add_argument("--num-real", type=int, default=10000, help="real images (the first N of the split)")
+    p.add_argument("--metrics", help="comma-separated: fid, kid, fd-classifier, prdc, mode-coverage, spectral "
+                   "(default fd-classifier,prdc,spectral); texture models: sifid, diversity, seam, spectral "
+                   "(default all)")
+    p.add_argument("--num-generated", type=int, help="generated images, seeds 0..N-1 (default 10000; textures 64)")
+    p.add_argument("--num-real", type=int, help="real images, the first N of the split (default 10000; textures: "
+                   "64 random crops)")
     p.add_argument("--extractor", choices=("classifier", "inception"), default="classifier",
                    help="feature space of prdc (fid/kid always use Inception)")
     p.add_argument("--inception", metavar="PATH", help="StyleGAN's inception-2015-12-05.pt instead of the "

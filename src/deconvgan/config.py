@@ -1,8 +1,9 @@
 """Frozen, validated configuration: every knob of a run in one tree of dataclasses.
 
-A config is built from defaults, then a YAML file, then ``--set section.key=value`` overrides
-(:func:`load_config`). Each dataclass validates itself on creation, so a bad value fails at once
-with a one-line :class:`~deconvgan.errors.ConfigError` naming the key and the allowed values.
+This module is the schema only. A config is built from defaults, then a YAML file, then
+``--set section.key=value`` overrides by :func:`deconvgan.configio.load_config`. Each dataclass
+validates itself on creation, so a bad value fails at once with a one-line
+:class:`~deconvgan.errors.ConfigError` naming the key and the allowed values.
 The resolved config is written into every run directory and travels inside snapshots (the
 ``model`` section), so a snapshot alone rebuilds its generator.
 """
@@ -11,34 +12,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
-import typing
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from deconvgan.errors import ConfigError
+from deconvgan.runfiles import DEFAULT_RUNS_DIR
 
-UPSAMPLERS = ("transposed", "resize", "pixelshuffle")
-ARCHITECTURES = ("dcgan", "seed", "mlp")
+UPSAMPLERS = ("transposed", "resize", "pixelshuffle")  # each built by models.upsample.make_upsample
+RESIZE_MODES = ("nearest", "bilinear")  # torch interpolation modes of upsample=resize
+ARCHITECTURES = ("dcgan", "seed", "mlp", "spatial")
 G_NORMS = ("batch", "none")
 D_NORMS = ("batch", "spectral", "none")
 MLP_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 LOSSES = ("minimax", "nonsaturating", "hinge", "wasserstein", "least-squares")
-DATA_SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder")
-# Metrics the training loop can select the best snapshot by: the result key it compares (lower is better).
-TRAINING_METRICS = {"fd-classifier": "fd-classifier", "fid": "fid", "kid": "kid", "spectral": "spectral-distance",
-                    "mode-coverage": "modes-kl"}
-
-
-def data_arg(value: str) -> dict[str, str]:
-    """What ``--data VALUE`` means: a standard dataset by name, otherwise a folder of images."""
-    if value in DATA_SOURCES and value != "folder":
-        return {"source": value}
-    return {"source": "folder", "path": value}
+DATA_SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder", "texture-sample")
+# Metrics the training loop can keep the best snapshot by; the result key each compares lives beside the
+# loop's evaluator (deconvgan.training.evaluation.BEST_KEYS), and a test ties the two together.
+TRAINING_METRICS = ("fd-classifier", "fid", "kid", "spectral", "mode-coverage")
 
 
 def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
@@ -67,8 +57,10 @@ def base_resolution(resolution: int) -> int:
 class ModelConfig:
     """Architecture of the generator/discriminator pair; stored inside every snapshot."""
 
-    arch: str = "dcgan"  # dcgan | seed (the original 64x64 plan) | mlp (the plain GAN baseline)
-    resolution: int = 16  # image side in pixels: base * 2^k with base 4..7 (16, 28, 32, 64, 128, ...)
+    arch: str = "dcgan"  # dcgan | seed (the original 64x64 plan) | mlp (the plain GAN baseline) | spatial (textures)
+    # image side in pixels: base * 2^k with base 4..7 (16, 28, 32, 64, 128, ...); spatial: the training crop's
+    # side, a multiple of 2^levels (the generator itself draws any size)
+    resolution: int = 16
     channels: int = 1  # 1 (grayscale) or 3 (RGB)
     latent_dim: int = 100
     g_width: int = 64  # generator channels at the last hidden layer; doubles per level towards the base
@@ -85,11 +77,18 @@ class ModelConfig:
     # Mode-collapse remedies in the discriminator (both off by default: D is then unchanged).
     d_pack: int = 1  # PacGAN (Lin et al. 2018): D judges packs of m samples, stacked along channels
     d_mbstd: int = 0  # minibatch-stddev group size (Karras et al. 2018): 0 = off, else >= 2; dcgan/seed
+    # arch=spatial (fully convolutional, latent field in): stride-2 blocks in G (and in the patch D),
+    # and the latent field's channels; tileable wraps every block of G around (seamless output)
+    levels: int = 4
+    local_channels: int = 32  # i.i.d. per position
+    global_channels: int = 8  # one vector per image
+    periodic_channels: int = 0  # PSGAN's learned sinusoids; not with tileable
+    tileable: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("model.arch", self.arch, ARCHITECTURES)
         _check_choice("model.upsample", self.upsample, UPSAMPLERS)
-        _check_choice("model.resize_mode", self.resize_mode, ("nearest", "bilinear"))
+        _check_choice("model.resize_mode", self.resize_mode, RESIZE_MODES)
         _check_choice("model.g_norm", self.g_norm, G_NORMS)
         _check_choice("model.d_norm", self.d_norm, D_NORMS)
         _check_choice("model.mlp_activation", self.mlp_activation, MLP_ACTIVATIONS)
@@ -111,6 +110,11 @@ class ModelConfig:
             raise ConfigError(f"model.kernel_size={self.kernel_size} must be >= 2 (stride-2 up/downsampling)")
         if self.arch == "seed" and self.resolution != 64:
             raise ConfigError(f"model.resolution={self.resolution}: the seed preset is 64x64; set it to 64")
+        if self.arch == "spatial":
+            self._check_spatial()
+            return
+        if self.tileable:
+            raise ConfigError("model.tileable needs a fully convolutional generator: set model.arch=spatial")
         if self.resolution < 8 or base_resolution(self.resolution) == self.resolution:
             raise ConfigError(
                 f"model.resolution={self.resolution} is not base * 2^k with base 4..7 and k >= 1 "
@@ -121,6 +125,26 @@ class ModelConfig:
                 f"model.resolution={self.resolution} reduces to a {base_resolution(self.resolution)}-pixel "
                 "base; use base * 2^k with base 4..7 (16, 28, 32, 64, 128, ...)"
             )
+
+    def _check_spatial(self) -> None:
+        _check_positive("model.levels", self.levels)
+        for key in ("local_channels", "global_channels", "periodic_channels"):
+            _check_positive(f"model.{key}", getattr(self, key), allow_zero=True)
+        if self.local_channels + self.global_channels == 0:
+            raise ConfigError("model.local_channels and model.global_channels are both 0: the field would hold "
+                              "no noise; give local_channels > 0")
+        if self.periodic_channels and not self.global_channels:
+            raise ConfigError("model.periodic_channels need global_channels > 0 (their wave vectors come from them)")
+        if self.periodic_channels and self.tileable:
+            raise ConfigError("model.periodic_channels with model.tileable: learned wave vectors do not repeat "
+                              "over an arbitrary tile; set model.periodic_channels=0 or model.tileable=false")
+        stride = 2**self.levels
+        if self.resolution % stride or self.resolution < stride:
+            raise ConfigError(f"model.resolution={self.resolution} (the training crop) must be a multiple of "
+                              f"2^levels = {stride}: try {stride * max(1, self.resolution // stride)}")
+        if self.d_pack != 1 or self.d_mbstd:
+            raise ConfigError("model.d_pack and model.d_mbstd apply to whole-image discriminators; the spatial "
+                              "arch's patch discriminator takes neither: set them to 1 and 0")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -140,6 +164,8 @@ class DataConfig:
     max_images: int | None = None  # use only the first N images (after any shuffling the source does)
     skip_bad_files: bool = False  # skip unreadable images in a folder (counted in a warning) instead of failing
     hflip: bool = False  # random horizontal flips at batch time
+    rot90: bool = False  # random quarter turns of texture crops (isotropic materials; with hflip: all 8 symmetries)
+    scale: float = 1.0  # resample texture sources by this factor before cropping (1: full resolution)
     stacked_count: int = 60000  # images in the generated Stacked MNIST set
 
     def __post_init__(self) -> None:
@@ -150,6 +176,7 @@ class DataConfig:
         if self.max_images is not None:
             _check_positive("data.max_images", self.max_images)
         _check_positive("data.stacked_count", self.stacked_count)
+        _check_positive("data.scale", self.scale)
 
 
 @dataclass(frozen=True)
@@ -232,7 +259,7 @@ class TrainConfig:
 class RunConfig:
     """Where a run writes and how often: logs, sample grids, snapshots, training state."""
 
-    runs_dir: str = "runs"
+    runs_dir: str = DEFAULT_RUNS_DIR
     device: str = "auto"  # auto (CUDA if present, else CPU) | cpu | cuda | cuda:N
     log_every_kimg: float = 1.0  # one stats.jsonl line per this many kimg
     sample_every_kimg: float = 10.0  # a sample grid PNG per this many kimg (and at the end)
@@ -286,6 +313,13 @@ class Config:
                 "loss.kind=wasserstein with a gradient penalty needs a discriminator without batch norm "
                 "(the penalty is per sample): set model.d_norm=none or spectral"
             )
+        texture_data = self.data.source in ("folder", "texture-sample")
+        if self.model.arch == "spatial" and not texture_data:
+            raise ConfigError(f"model.arch=spatial trains on crops of your own images, not data.source="
+                              f"{self.data.source}: pass --data IMAGE_OR_FOLDER")
+        if self.model.arch != "spatial" and self.data.source == "texture-sample":
+            raise ConfigError("data.source=texture-sample is one texture photograph: train it with the texture "
+                              "preset (model.arch=spatial)")
         if self.train.batch_size % self.model.d_pack:
             raise ConfigError(
                 f"train.batch_size={self.train.batch_size} is not divisible by model.d_pack={self.model.d_pack} "
@@ -303,151 +337,3 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_to_plain(v) for v in value]
     return value
-
-
-# --- building dataclasses from plain data, with type checks -------------------------------------
-
-
-def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a nested dict, checking keys and types.
-
-    Unknown keys are refused (a typo must not be silently ignored); missing keys take defaults.
-    """
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        where = f"{prefix}." if prefix else ""
-        raise ConfigError(
-            f"unknown config key {where}{unknown[0]}; known keys: {', '.join(sorted(fields))}"
-        )
-    kwargs = {name: _convert(hints[name], value, f"{prefix}.{name}" if prefix else name)
-              for name, value in data.items()}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # pragma: no cover - guarded by the key check above
-        raise ConfigError(f"{prefix or 'config'}: {exc}") from None
-
-
-def _convert(hint: Any, value: Any, key: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        non_none = [a for a in args if a is not type(None)]
-        return _convert(non_none[0], value, key)
-    if dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):
-            return value
-        return from_dict(hint, value, key)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}={value!r} must be a list")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(f"{key}={value!r} must have {len(args)} entries")
-        return tuple(_convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
-    if hint is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string; users mean the number
-            try:
-                return float(value)
-            except ValueError:
-                raise ConfigError(f"{key}={value!r} must be a number") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}={value!r} must be a number")
-        return float(value)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"{key}={value!r} must be an integer")
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}={value!r} must be true or false")
-        return value
-    if hint is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{key}={value!r} must be a string")
-        return str(value)
-    return value  # pragma: no cover - every field type is handled above
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``a.b=value`` strings to a nested dict (values parsed as YAML: 1e-4, true, [1, 2])."""
-    result = _deepcopy(data)
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {item!r} must look like section.key=value (e.g. train.batch_size=128)")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        node = result
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {part} is not a section")
-        node[parts[-1]] = value
-    return result
-
-
-def _deepcopy(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _deepcopy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_deepcopy(v) for v in data]
-    return data
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, with one-line errors for a missing or malformed file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config file must be a YAML mapping of sections")
-    return data
-
-
-PRESET_PACKAGE = "deconvgan.configs"
-
-
-def preset_names() -> list[str]:
-    """Names of the YAML presets shipped in the package (``deconvgan train mnist-28``)."""
-    return sorted(p.name[:-5] for p in resources.files(PRESET_PACKAGE).iterdir() if p.name.endswith(".yaml"))
-
-
-def read_config_source(value: str | Path) -> dict:
-    """The raw mapping of a preset name (``mnist-28``) or of a YAML file."""
-    if str(value) in preset_names():
-        return yaml.safe_load(resources.files(PRESET_PACKAGE).joinpath(f"{value}.yaml").read_text()) or {}
-    if not str(value).endswith((".yaml", ".yml")) and not Path(value).exists():
-        raise ConfigError(f"{str(value)!r} is neither a preset ({', '.join(preset_names())}) nor a YAML file")
-    return read_yaml(value)
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults, then the preset or YAML file ``path`` (if any), then ``section.key=value`` overrides."""
-    data = read_config_source(path) if path is not None else {}
-    data = apply_overrides(data, overrides or [])
-    return from_dict(Config, data)
-
-
-def config_to_yaml(cfg: Config) -> str:
-    """The resolved config as YAML text (what a run directory's ``config.yaml`` holds)."""
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

@@ -14,8 +14,10 @@ the double backward of the R1 and WGAN-GP penalties, which DDP's reducer does no
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -65,10 +67,21 @@ def init(device_type: str, backend: str | None = None, timeout_s: float = 300.0)
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, backend=backend)
 
 
-def shutdown(info: DistInfo) -> None:
-    """Leave the process group (if this run joined one)."""
-    if info.enabled and dist.is_initialized():
+def leave() -> None:
+    """Leave the process group this process has joined (nothing if it has joined none)."""
+    if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def left_on_exit() -> Iterator[None]:
+    """Leave, on any exit, a process group joined inside the block; one joined before the block stays."""
+    joined_before = dist.is_available() and dist.is_initialized()
+    try:
+        yield
+    finally:
+        if not joined_before:
+            leave()
 
 
 def barrier(info: DistInfo) -> None:

@@ -2,14 +2,17 @@
 
 Both formats hold the generator with its BatchNorms folded (:func:`deconvgan.models.fuse_for_inference`),
 take ``z`` float32 ``[batch, latent_dim]`` with a dynamic batch axis, and return ``image`` float32
-``[batch, C, R, R]`` in [-1, 1]. The model config travels inside the file (ONNX ``metadata_props`` /
-``.pt2`` extra files: key ``deconvgan.model`` holds its JSON, ``deconvgan.version`` the package version)
-and beside it in ``<out>.json``, which also records the inputs, outputs and the check.
+``[batch, C, R, R]`` in [-1, 1]; a texture model takes a latent field ``[batch, C_z, height, width]``
+with all three axes dynamic and returns ``[batch, C, 2^L height, 2^L width]``. The model config
+travels inside the file (ONNX ``metadata_props`` / ``.pt2`` extra files: key ``deconvgan.model``
+holds its JSON, ``deconvgan.version`` the package version) and beside it in ``<out>.json``, which
+also records the inputs, outputs and the check.
 
 Every export checks itself before anything is written: the exported program, loaded back, runs the
 same latents as the PyTorch snapshot in eval mode at several batch sizes (1 and larger, proving the
-dynamic axis), and the largest absolute difference must be within ``atol``. On failure nothing is
-written and :class:`ExportError` says why; files are written atomically (:mod:`deconvgan.atomic`).
+dynamic axis; texture models also at two field sizes), and the largest absolute difference must be
+within ``atol``. On failure nothing is written and :class:`ExportError` says why; files are written
+atomically (:mod:`deconvgan.atomic`).
 
 ONNX export uses the torch.export-based exporter (``torch.onnx.export(..., dynamo=True)``), which
 needs the ``onnxscript`` package; the older TorchScript exporter is deprecated in torch >= 2.9.
@@ -36,12 +39,16 @@ from deconvgan.atomic import write_bytes, write_text
 from deconvgan.checkpoint import SnapshotInfo, load_snapshot, resolve_snapshot_path
 from deconvgan.config import ModelConfig
 from deconvgan.errors import ConfigError, DeconvganError
+from deconvgan.latents import draw_latents
 from deconvgan.models.fuse import fuse_for_inference
+from deconvgan.models.spatial import field_channels
+from deconvgan.models.summary import example_inputs
 
 FORMATS = ("onnx", "pt2")
 INPUT_NAME, OUTPUT_NAME = "z", "image"
 MIN_OPSET = 18  # the torch.export-based exporter writes opset 18+; asking for less silently gives 18
 CHECK_BATCH_SIZES = (1, 5, 32)  # 1 and larger ones: a batch axis baked in at trace time would fail here
+CHECK_FIELD_SIZES = ((3, 5), (6, 4))  # texture models: two field sizes, so spatial axes baked in would fail too
 EXAMPLE_BATCH = 2  # trace at 2, since torch.export specialises dimensions of size 0 and 1
 CHECK_SEED = 20240607
 
@@ -99,12 +106,12 @@ def export_onnx(
         raise ConfigError(f"--opset {opset}: the ONNX exporter writes opsets {MIN_OPSET}.."
                           f"{onnx.defs.onnx_opset_version()}; pick one in that range or omit it")
     fused = fuse_for_inference(generator)
-    example = torch.zeros(EXAMPLE_BATCH, info.model.latent_dim)
+    example = example_inputs(info.model, EXAMPLE_BATCH)[0]
     try:
         with _quiet_onnx_exporter():
             program = torch.onnx.export(
                 fused, (example,), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), opset_version=opset,
+                dynamic_shapes=(_dynamic_axes(info.model),), opset_version=opset,
                 dynamo=True, verbose=False,
             )
     except Exception as exc:  # the exporter's errors are long reports; keep the first line, chain the rest
@@ -115,7 +122,7 @@ def export_onnx(
     if opset is not None and written_opset != opset:
         raise ExportError(f"{out}: not written: asked for opset {opset}, the exporter produced {written_opset}; "
                           "omit --opset")
-    proto.doc_string = "deconvgan generator: z [batch, latent_dim] -> image [batch, C, R, R] in [-1, 1]"
+    proto.doc_string = f"deconvgan generator: {_signature(info.model)} in [-1, 1]"
     for key, value in _metadata(info).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -138,9 +145,9 @@ def export_pt2(
     """
     generator, info, out = _prepare(snapshot_path, out_path, "pt2")
     fused = fuse_for_inference(generator)
-    example = torch.zeros(EXAMPLE_BATCH, info.model.latent_dim)
+    example = example_inputs(info.model, EXAMPLE_BATCH)[0]
     try:
-        program = torch.export.export(fused, (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
+        program = torch.export.export(fused, (example,), dynamic_shapes=(_dynamic_axes(info.model),))
     except Exception as exc:
         raise ExportError(f"{info.path}: torch.export could not export the generator ({_first_line(exc)}); "
                           "try --format onnx") from exc
@@ -156,7 +163,7 @@ def export_pt2(
 
 def read_onnx_model_config(path: str | Path) -> ModelConfig:
     """The :class:`ModelConfig` stored in an exported ONNX file's ``deconvgan.model`` metadata."""
-    from deconvgan.config import from_dict
+    from deconvgan.configio import from_dict
 
     onnx = _require("onnx")[0]
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
@@ -190,6 +197,32 @@ def _prepare(snapshot_path: str | Path, out_path: str | Path | None, fmt: str) -
     return generator, info, out
 
 
+def _dynamic_axes(model: ModelConfig) -> dict[int, Any]:
+    """Batch is dynamic; for texture models (latent fields) so are the field's height and width."""
+    axes = {0: torch.export.Dim("batch", min=1)}
+    if model.arch == "spatial":  # size-1 axes would be specialised by torch.export: fields of >= 2 cells
+        axes |= {2: torch.export.Dim("height", min=2), 3: torch.export.Dim("width", min=2)}
+    return axes
+
+
+def _signature(model: ModelConfig) -> str:
+    if model.arch == "spatial":
+        s = 2**model.levels
+        return (f"z [batch, {field_channels(model)}, height, width] (latent field) -> "
+                f"image [batch, {model.channels}, {s} height, {s} width]")
+    return f"z [batch, {model.latent_dim}] -> image [batch, {model.channels}, {model.resolution}, {model.resolution}]"
+
+
+def _check_inputs(model: ModelConfig, rng: torch.Generator) -> Iterator[torch.Tensor]:
+    """The inputs every export is checked on: several batch sizes (and, for fields, two field sizes)."""
+    for i, n in enumerate(CHECK_BATCH_SIZES):
+        if model.arch == "spatial":
+            size = CHECK_FIELD_SIZES[i % len(CHECK_FIELD_SIZES)]
+            yield draw_latents(model, n, rng, field_size=size)  # [n, C, h, w]
+        else:
+            yield torch.randn(n, model.latent_dim, generator=rng)  # [n, latent_dim]
+
+
 def _metadata(info: SnapshotInfo) -> dict[str, str]:
     snapshot = {"step": info.step, "kimg": info.kimg, "run_name": info.run_name, "dataset": info.dataset,
                 "written_by": info.package_version}
@@ -217,8 +250,8 @@ def _compare(
     """Largest |run(z) - generator(z)| over :data:`CHECK_BATCH_SIZES`; ExportError above ``atol``."""
     rng = torch.Generator().manual_seed(CHECK_SEED)
     worst = 0.0
-    for n in CHECK_BATCH_SIZES:
-        z = torch.randn(n, info.model.latent_dim, generator=rng)  # [n, latent_dim]
+    for z in _check_inputs(info.model, rng):
+        n = z.shape[0]
         with torch.inference_mode():
             expected = generator(z)  # [n, C, R, R], the unfused eval-mode snapshot: the ground truth
             got = run(z)
@@ -245,9 +278,8 @@ def _write(
         "package_version": __version__,
         "file": out.name,
         "opset": opset,
-        "inputs": [{"name": INPUT_NAME, "dtype": "float32", "shape": ["batch", model.latent_dim]}],
-        "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", *model.image_shape],
-                     "range": [-1.0, 1.0]}],
+        "inputs": [{"name": INPUT_NAME, "dtype": "float32", "shape": _input_shape(model)}],
+        "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": _output_shape(model), "range": [-1.0, 1.0]}],
         "model": dataclasses.asdict(model),
         "snapshot": {"path": str(info.path), **json.loads(_metadata(info)["deconvgan.snapshot"])},
         "check": {"max_abs_diff": diff, "atol": atol, "batch_sizes": list(CHECK_BATCH_SIZES)} if check else None,
@@ -262,6 +294,19 @@ def _write(
         path=out, sidecar=sidecar, format=fmt, model=model, opset=opset, max_abs_diff=diff,
         checked_batch_sizes=CHECK_BATCH_SIZES if check else (), size_bytes=len(data),
     )
+
+
+def _input_shape(model: ModelConfig) -> list[int | str]:
+    if model.arch == "spatial":
+        return ["batch", field_channels(model), "height", "width"]
+    return ["batch", model.latent_dim]
+
+
+def _output_shape(model: ModelConfig) -> list[int | str]:
+    if model.arch == "spatial":
+        s = 2**model.levels
+        return ["batch", model.channels, f"{s}*height", f"{s}*width"]
+    return ["batch", *model.image_shape]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -66,13 +66,20 @@ def generate(
 
     ``fuse`` runs a copy of the generator with its BatchNorms folded into the preceding layers
     (:func:`~deconvgan.models.fuse.fuse_for_inference`): the same function up to float rounding,
-    with one pass over each feature map fewer. ``generator`` itself is only switched to eval mode.
+    with one pass over each feature map fewer. ``generator`` is left as it was: it runs in eval mode
+    only for the duration of the call, and each submodule's train/eval flag is put back afterwards.
     """
-    generator.eval()
-    device = next(generator.parameters()).device
-    model = fuse_for_inference(generator) if fuse else generator
-    chunks = [to_uint8(model(part.to(device))) for part in latents.split(batch_size)]
-    return torch.cat(chunks)
+    # Per module, not one flag: a caller may keep some submodules in eval mode inside a training model.
+    modes = {module: module.training for module in generator.modules()}
+    try:
+        generator.eval()
+        device = next(generator.parameters()).device
+        model = fuse_for_inference(generator) if fuse else generator
+        chunks = [to_uint8(model(part.to(device))) for part in latents.split(batch_size)]
+        return torch.cat(chunks)
+    finally:
+        for module, training in modes.items():
+            module.training = training
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

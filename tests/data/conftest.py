@@ -23,6 +23,15 @@ def mnist_train_raw(shared_root: Path) -> tuple[np.ndarray, np.ndarray]:
     return read_mnist("mnist", "train", shared_root, download=False)
 
 
+def one_line_message(exc: pytest.ExceptionInfo, *names: str) -> str:
+    """The error's message, after checking it is one line naming each of ``names`` (a file, a key...)."""
+    message = str(exc.value)
+    assert "\n" not in message, message
+    for name in names:
+        assert name in message, (name, message)
+    return message
+
+
 def write_idx(path: Path, magic: int, array: np.ndarray, *, dims: tuple[int, ...] | None = None) -> Path:
     """Write an IDX file (gzip when the name ends in .gz); ``dims`` overrides the header's sizes."""
     shape = array.shape if dims is None else dims

@@ -28,20 +28,29 @@ def test_image_dataset_checks_its_tensors() -> None:
     images = torch.zeros(2, 1, 8, 8, dtype=torch.uint8)
     ds = ImageDataset(images, torch.tensor([0, 1]), "t", 10)
     assert len(ds) == 2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"images must be uint8 \[N, C, H, W\], got torch.float32"):
         ImageDataset(images.float(), None, "t", None)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"labels must be int64 \[2\], got torch.int32"):
         ImageDataset(images, torch.tensor([0, 1], dtype=torch.int32), "t", 10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be contiguous"):
         ImageDataset(images.transpose(2, 3), None, "t", None)
 
 
-def test_available_memory_reads_meminfo() -> None:
-    got = available_memory()
-    if Path("/proc/meminfo").is_file():
-        assert got is not None and got > 0
-    else:  # pragma: no cover - non-Linux
-        assert got is None
+@pytest.mark.parametrize(("text", "expected"), [
+    ("MemTotal:       16000000 kB\nMemFree:  100 kB\nMemAvailable:    1234567 kB\nBuffers: 5 kB\n", 1234567 * 1024),
+    ("MemTotal:       16000000 kB\nMemFree:  100 kB\n", None),  # kernels before 3.14 have no MemAvailable
+    ("MemAvailable: lots\n", None),
+])
+def test_available_memory_reads_meminfo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str,
+                                        expected: int | None) -> None:
+    fake = tmp_path / "meminfo"
+    fake.write_text(text)
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda file, *a, **k: real_open(
+        fake if file == "/proc/meminfo" else file, *a, **k))
+    assert available_memory() == expected  # bytes: the file's kB times 1024
+    fake.unlink()
+    assert available_memory() is None  # no such file (not Linux)
 
 
 def test_check_memory_suggests_max_images(monkeypatch: pytest.MonkeyPatch) -> None:

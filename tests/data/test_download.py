@@ -15,7 +15,7 @@ from deconvgan.data import load_dataset
 from deconvgan.data.download import MIRRORS, download_file, md5_of
 from deconvgan.errors import DataError
 
-from .conftest import write_mnist_like
+from .conftest import one_line_message, write_mnist_like
 
 
 def test_first_good_mirror_wins(http_dir: tuple[Path, str], tmp_path: Path) -> None:
@@ -34,12 +34,9 @@ def test_md5_mismatch_is_refused(http_dir: tuple[Path, str], tmp_path: Path) -> 
     served, url = http_dir
     (served / "file.bin").write_bytes(b"tampered")
     dest = tmp_path / "root"
-    with pytest.raises(DataError) as exc:
+    with pytest.raises(DataError, match="md5 mismatch") as exc:
         download_file("file.bin", "0" * 32, [url + "nowhere/", url], dest)
-    message = str(exc.value)
-    assert "md5 mismatch" in message and "HTTP 404" in message
-    assert url + "file.bin" in message and url + "nowhere/file.bin" in message
-    assert str(dest) in message and "DECONVGAN_DATA_ROOT" in message and "\n" not in message
+    one_line_message(exc, "HTTP 404", url + "file.bin", url + "nowhere/file.bin", str(dest), "DECONVGAN_DATA_ROOT")
     assert list(dest.iterdir()) == []  # neither the bad file nor a temporary remains
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from PIL import Image
 from deconvgan.config import DataConfig
 from deconvgan.data import load_dataset
 from deconvgan.errors import DataError
+
+from .conftest import one_line_message
 
 ADAPTIVE = Image.Palette.ADAPTIVE  # an exact palette; the default web palette would dither
 
@@ -32,11 +35,9 @@ def _noise_png(path: Path, side: int = 64) -> Path:
 
 
 def _one_line_error(cfg: DataConfig, name: str, channels: int = 3) -> str:
-    with pytest.raises(DataError) as exc:
+    with pytest.raises(DataError, match=re.escape(name)) as exc:
         load_dataset(cfg, 16, channels)
-    message = str(exc.value)
-    assert name in message and "\n" not in message
-    return message
+    return one_line_message(exc, name)
 
 
 def test_formats_sizes_and_modes(tmp_path: Path) -> None:

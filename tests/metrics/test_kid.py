@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from deconvgan.metrics import kernel_inception_distance
 from deconvgan.metrics.kid import mmd2_unbiased
 
-# torchmetrics warns on construction that KID keeps every feature in memory.
-KID_BUFFER_WARNING = "ignore:Metric `Kernel Inception Distance` will save all extracted features:UserWarning"
+from .conftest import KID_BUFFER_WARNING, torchmetrics_kid
 
 
 def features(seed: int, n: int, d: int = 16, shift: float = 0.0) -> torch.Tensor:
@@ -73,36 +71,12 @@ def test_refuses_bad_arguments(real_shape, fake_shape, kwargs, match) -> None:
         kernel_inception_distance(torch.zeros(real_shape), torch.zeros(fake_shape), **kwargs)
 
 
-class FeatureLookup(nn.Module):
-    """A stand-in feature extractor for torchmetrics: maps an index tensor to rows of a fixed table."""
-
-    def __init__(self, table: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("table", table)
-        self.num_features = table.shape[1]
-
-    def forward(self, index: torch.Tensor) -> torch.Tensor:
-        return self.table[index]
-
-
-def _torchmetrics_kid(real: torch.Tensor, fake: torch.Tensor, subsets: int, subset_size: int, seed: int):
-    kid_module = pytest.importorskip("torchmetrics.image.kid")
-    metric = kid_module.KernelInceptionDistance(
-        feature=FeatureLookup(torch.cat([real, fake])), subsets=subsets, subset_size=subset_size
-    )
-    metric.update(torch.arange(len(real)), real=True)
-    metric.update(torch.arange(len(real), len(real) + len(fake)), real=False)
-    torch.manual_seed(seed)  # torchmetrics draws its subsets from the global RNG
-    mean, std = metric.compute()
-    return float(mean), float(std)
-
-
 @pytest.mark.filterwarnings(KID_BUFFER_WARNING)
 def test_agrees_with_torchmetrics_on_the_same_subsets() -> None:
     # Both draw randperm(N) then randperm(M) per subset; a CPU Generator seeded s and the global
     # RNG seeded s give the same permutations, so the subsets are identical.
     real, fake = features(0, 120, d=32).double(), features(1, 90, d=32, shift=0.3).double()
-    expected = _torchmetrics_kid(real, fake, subsets=5, subset_size=50, seed=7)
+    expected = torchmetrics_kid(real, fake, subsets=5, subset_size=50, seed=7)
     ours = kernel_inception_distance(real, fake, subsets=5, subset_size=50, generator=torch.Generator().manual_seed(7))
     assert ours == pytest.approx(expected, rel=1e-9)
 
@@ -111,6 +85,6 @@ def test_agrees_with_torchmetrics_on_the_same_subsets() -> None:
 def test_agrees_with_torchmetrics_on_the_whole_set() -> None:
     # One subset equal to the whole (equal-sized) sets: deterministic in both, whatever the draws.
     real, fake = features(2, 80, d=32).double(), features(3, 80, d=32, shift=0.2).double()
-    expected_mean, _ = _torchmetrics_kid(real, fake, subsets=1, subset_size=80, seed=0)
+    expected_mean, _ = torchmetrics_kid(real, fake, subsets=1, subset_size=80, seed=0)
     mean, _ = kernel_inception_distance(real, fake, subsets=1, subset_size=80)
     assert mean == pytest.approx(expected_mean, rel=1e-9)

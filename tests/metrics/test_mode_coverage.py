@@ -60,7 +60,10 @@ def test_kl_of_uniform_is_zero_and_of_one_mode_is_log_k() -> None:
 def test_modes_combine_channels_red_first() -> None:
     x = constant_stacked([(1, 2, 3), (9, 0, 0), (0, 0, 7)])
     assert stacked_modes(x, ChannelMean()).tolist() == [123, 900, 7]
-    assert mode_histogram(torch.tensor([5, 5, 999])).shape == (NUM_MODES,)
+    counts = mode_histogram(torch.tensor([5, 5, 998, 0]))
+    expected = torch.zeros(NUM_MODES, dtype=torch.long)
+    expected[[0, 5, 998]] = torch.tensor([1, 2, 1])
+    assert torch.equal(counts, expected)  # one bin per mode (mode 999 unseen but counted as 0)
 
 
 def test_mode_coverage_counts_modes_and_kl() -> None:

@@ -12,6 +12,8 @@ from deconvgan.metrics import DensityCoverage, PrecisionRecall, density_coverage
 from deconvgan.metrics import prdc as prdc_module
 from deconvgan.metrics.prdc import knn_radii
 
+from .conftest import reference_prdc
+
 
 def points(*values: float) -> torch.Tensor:
     """1-D points as an [N, 1] feature set."""
@@ -87,10 +89,23 @@ def test_blocks_give_the_same_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (precision_recall(real, fake), density_coverage(real, fake)) == whole
 
 
+@pytest.mark.parametrize("shift", [0.7, 1.5])
+def test_values_match_a_brute_force_reference(shift: float) -> None:
+    # All pairwise distances in numpy, radii from a full sort: k=3 for precision/recall, k=5 for
+    # density/coverage. Random points have no ties, so the fractions must be equal exactly.
+    real, fake = gaussian(0, 60, d=3), gaussian(1, 45, d=3, shift=shift)
+    expected = reference_prdc(real, fake, k_pr=3, k_dc=5)
+    pr, dc = precision_recall(real, fake, k=3), density_coverage(real, fake)
+    assert {**dataclasses.asdict(pr), **dataclasses.asdict(dc)} == expected
+    assert all(0 < v < 1 for v in expected.values())  # a case where every value says something
+
+
 def test_results_are_frozen_floats() -> None:
     result = precision_recall(gaussian(0, 20), gaussian(1, 20))
     assert isinstance(result.precision, float) and isinstance(result.recall, float)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    expected = reference_prdc(gaussian(0, 20), gaussian(1, 20))
+    assert result == PrecisionRecall(precision=expected["precision"], recall=expected["recall"])
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field"):
         result.precision = 0.0  # type: ignore[misc]
 
 

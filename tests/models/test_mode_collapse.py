@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deconvgan.config import ModelConfig, load_config
+from deconvgan.config import ModelConfig
+from deconvgan.configio import load_config
 from deconvgan.errors import ConfigError
 from deconvgan.models import build_discriminator
 from deconvgan.models.mbstd import MinibatchStdDev
@@ -128,7 +129,7 @@ def test_mbstd_group_size_is_capped_by_the_batch_and_must_divide_it() -> None:
     assert torch.allclose(layer(torch.randn(1, 3, 4, 4))[:, 3], torch.tensor(1e-4))  # one sample: sqrt(eps)
     with pytest.raises(ValueError, match="groups of 4"):
         layer(torch.randn(6, 3, 4, 4))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="group_size=0 must be >= 1"):
         MinibatchStdDev(0)
 
 
@@ -151,9 +152,26 @@ def test_discriminator_with_mbstd_sees_the_batch(arch: str) -> None:
 
 
 def test_packing_and_mbstd_together() -> None:
+    # 8 samples -> 4 packs (samples 2i, 2i+1) -> stddev groups of 2 packs, strided: {0, 2} and {1, 3}.
     cfg = make_cfg(d_pack=2, d_mbstd=2)
     torch.manual_seed(0)
-    assert build_discriminator(cfg)(images(8, cfg)).shape == (4,)  # 4 packs in 2 groups of 2
+    discriminator = build_discriminator(cfg).eval()  # eval: BatchNorm does not mix the batch
+    seen = []
+    discriminator.net.mbstd.register_forward_hook(lambda module, args, out: seen.append((args[0], out)))
+    x = images(8, cfg)
+    with torch.no_grad():
+        before = discriminator(x)
+        assert before.shape == (4,)
+        features, out = seen[-1]
+        assert features.shape[0] == 4  # the layer sees packs, not samples
+        for group in ([0, 2], [1, 3]):
+            expected = torch.sqrt(features[group].var(dim=0, correction=0) + 1e-8).mean()
+            assert torch.allclose(out[group, -1], expected.expand(2, *out.shape[2:]))
+        changed = x.clone()
+        changed[5] = -changed[5]  # the second member of pack 2 (samples 4, 5), in pack 0's group
+        after = discriminator(changed)
+    assert after[0] != before[0] and after[2] != before[2]  # pack 0 through the group statistic
+    assert torch.equal(after[[1, 3]], before[[1, 3]])  # the other group does not see it
 
 
 # --- configuration -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import torch
 
 from deconvgan.config import ARCHITECTURES, ModelConfig
 from deconvgan.errors import ConfigError
-from deconvgan.models import MODEL_REGISTRY, build_discriminator, build_generator, build_seed_generator
+from deconvgan.models import MODEL_REGISTRY, build_discriminator, build_generator, build_seed_generator, example_inputs
 
 SMALL = dict(latent_dim=16, g_width=8, d_width=8, max_width=32, mlp_hidden=32)
 
@@ -18,6 +18,8 @@ SMALL = dict(latent_dim=16, g_width=8, d_width=8, max_width=32, mlp_hidden=32)
 def make_cfg(arch: str, **kwargs: object) -> ModelConfig:
     if arch == "seed":  # fixed widths at 64x64: small only in the latent and channel count
         return ModelConfig(arch="seed", resolution=64, latent_dim=16, **kwargs)
+    if arch == "spatial":  # a 16-pixel crop: a 2x2-cell field through three blocks
+        return ModelConfig(arch=arch, resolution=16, levels=3, **SMALL, **kwargs)
     return ModelConfig(arch=arch, resolution=16, **SMALL, **kwargs)
 
 
@@ -33,13 +35,15 @@ def test_d_of_g_runs_and_backprops(arch: str, d_norm: str, g_norm: str) -> None:
     cfg = make_cfg(arch, d_norm=d_norm, g_norm=g_norm, channels=3, mlp_d_hidden=16 if d_norm == "none" else 0)
     torch.manual_seed(1)
     generator, discriminator = build_generator(cfg), build_discriminator(cfg)
-    assert generator.latent_dim == 16 and generator.config is cfg and discriminator.config is cfg
-    z = torch.randn(4, cfg.latent_dim)
+    assert generator.config is cfg and discriminator.config is cfg
+    z = torch.randn_like(example_inputs(cfg, 4)[0])  # [4, latent_dim], or a latent field for spatial
+    assert generator.latent_dim == (16 if arch != "spatial" else z.shape[1])
     images = generator(z)
     assert images.shape == (4, 3, cfg.resolution, cfg.resolution)
     assert images.abs().max() <= 1.0
     logits = discriminator(images)
-    assert logits.shape == (4,) and torch.isfinite(logits).all()
+    patches = (cfg.resolution // 2**cfg.levels) ** 2 if arch == "spatial" else None  # one logit per patch
+    assert logits.shape == ((4, patches) if patches else (4,)) and torch.isfinite(logits).all()
     # the usual non-saturating step, through both networks
     torch.nn.functional.softplus(-logits).mean().backward()
     for net in (generator, discriminator):
@@ -74,7 +78,7 @@ def test_deepcopy_gives_an_equal_independent_copy(arch: str) -> None:
     """The training loop keeps an EMA generator as a deepcopy."""
     generator = build_generator(make_cfg(arch))
     discriminator = build_discriminator(make_cfg(arch, d_norm="spectral"))
-    z = torch.randn(2, 16)
+    z = torch.randn_like(example_inputs(make_cfg(arch), 2)[0])
     for net, inp in ((generator, z), (discriminator, generator(z).detach())):
         twin = copy.deepcopy(net).eval()
         net.eval()

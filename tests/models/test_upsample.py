@@ -45,7 +45,7 @@ def test_transposed_padding_default_and_override(k: int) -> None:
     for bad in (p - 1, p + 1):
         with pytest.raises(ConfigError, match="cannot multiply the side"):
             transposed_padding(k, 2, bad)
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError, match="cannot multiply the side"):
             TransposedUpsample(2, 2, k, padding=bad)
 
 

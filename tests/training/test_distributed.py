@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from deconvgan.checkpoint import load_training_state
-from deconvgan.config import config_to_yaml
+from deconvgan.configio import config_to_yaml
 from deconvgan.data import ImageDataset
 from deconvgan.training import train
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from deconvgan.checkpoint import load_snapshot
 from deconvgan.errors import ConfigError, DataError
+from deconvgan.models import build_discriminator
 from deconvgan.sampling import generate
+from deconvgan.seeds import derive_seed, make_generator
 from deconvgan.training import train
+from deconvgan.training.ema import recalibrate_batchnorm
+from deconvgan.training.loop import RECALIBRATION_SAMPLES
 
 
 def _state_tensors(run_dir):
@@ -37,15 +43,16 @@ def test_same_config_and_seed_give_bit_identical_weights(make_config, blobs, tmp
 @pytest.mark.parametrize("overrides", [
     # both phases of the design: adversarial, then the generator alone against the frozen D
     ("train.phases=[{steps: 5}, {name: g-only, steps: 4, train_d: false}]",),
-    # several D steps per G step, a penalty drawing its own randomness, flips
-    ("train.d_steps=2", "loss.kind=wasserstein", "model.d_norm=none", "data.hflip=true", "loss.r1_gamma=1.0"),
+    # several D steps per G step, a penalty drawing its own randomness, flips; 8 steps, so that every
+    # stop point below falls inside the schedule (7: after the last snapshot at 6, before the end)
+    ("train.d_steps=2", "loss.kind=wasserstein", "model.d_norm=none", "data.hflip=true", "loss.r1_gamma=1.0",
+     "train.phases=[{steps: 8}]"),
 ])
 @pytest.mark.parametrize("stop_at", [2, 5, 7])
 def test_stop_and_resume_is_bit_identical_to_one_run(make_config, blobs, tmp_path, overrides, stop_at):
     cfg = make_config(*overrides)
     total = cfg.train.total_steps
-    if stop_at >= total:
-        pytest.skip("stop point beyond this schedule")
+    assert stop_at < total, "every case must stop inside its schedule (no silently skipped case)"
     whole = train(cfg, run_dir=tmp_path / "whole", dataset=blobs)
     first = train(cfg, run_dir=tmp_path / "parts", dataset=blobs, until_step=stop_at)
     assert first.step == stop_at and not (tmp_path / "parts" / "samples" / "progress.gif").exists()
@@ -86,17 +93,63 @@ def test_run_directory_contents(make_config, blobs):
     assert [r["step"] for r in records] == [2, 4, 6]
     for key in ("loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "wall_time_s", "kimg"):
         assert key in records[-1]
-    assert 0 < records[-1]["d_real"] < 1
+    assert [r["kimg"] for r in records] == [0.016, 0.032, 0.048] and result.last_stats == records[-1]
     # The next run gets the next number.
     assert train(make_config(), dataset=blobs).run_dir.name == "00001-tiny"
 
 
+def test_logged_stats_are_the_interval_means_of_what_the_discriminator_saw(make_config, blobs, tmp_path):
+    # Every discriminator call is recorded (input, logits); stats.jsonl must hold, per 2-step interval,
+    # the means of sigmoid(real logits), sigmoid(fake logits), the non-saturating losses written out
+    # here, and sigmoid of the generator step's logits. Each step calls D on real, fake, fake again.
+    cfg = make_config()
+    assert (cfg.loss.kind, cfg.train.d_steps, cfg.data.hflip) == ("nonsaturating", 1, False)
+    d_class = type(build_discriminator(cfg.model))
+    calls = []
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, args, out: calls.append((args[0].detach().clone(), out.detach().double().clone()))
+        if isinstance(module, d_class) else None)
+    try:
+        result = train(cfg, run_dir=tmp_path / "r", dataset=blobs)
+    finally:
+        hook.remove()
+    assert len(calls) == 3 * 6
+    steps = [calls[3 * k:3 * k + 3] for k in range(6)]
+    reals = blobs.images.float() / 127.5 - 1
+    for (real, _), (fake, _), (g_fake, _) in steps:
+        assert all(any(torch.equal(row, image) for image in reals) for row in real)  # real images...
+        assert torch.equal(fake, g_fake)  # ...and one generator forward serving both updates
+    epoch = torch.cat([real for (real, _), _, _ in steps])  # 6 batches of 8: each of the 48 blobs once
+    assert sorted(map(tuple, epoch.flatten(1).tolist())) == sorted(map(tuple, reals.flatten(1).tolist()))
+    per_step = [{"d_real": torch.sigmoid(r).mean(), "d_fake": torch.sigmoid(f).mean(),
+                 "loss_d": F.softplus(-r).mean() + F.softplus(f).mean(),
+                 "loss_g": F.softplus(-g).mean(), "d_fake_g": torch.sigmoid(g).mean()}
+                for (_, r), (_, f), (_, g) in steps]
+    records = [json.loads(line) for line in (result.run_dir / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4, 6]
+    for i, record in enumerate(records):
+        for key in ("d_real", "d_fake", "loss_d", "loss_g", "d_fake_g"):
+            expected = float((per_step[2 * i][key] + per_step[2 * i + 1][key]) / 2)
+            assert record[key] == pytest.approx(expected, abs=2e-6), (record["step"], key)
+
+
 def test_snapshot_rebuilds_the_generator_alone(make_config, blobs):
-    result = train(make_config(), dataset=blobs)
+    cfg = make_config()
+    result = train(cfg, dataset=blobs)
     generator, info = load_snapshot(result.snapshot)
-    assert info.step == 6 and info.model.resolution == 16 and info.dataset == "blobs"
-    images = generate(generator, torch.randn(3, info.model.latent_dim))
-    assert images.shape == (3, 1, 16, 16) and images.dtype == torch.uint8
+    assert info.step == 6 and info.model == cfg.model and info.dataset == "blobs"
+    # The snapshot is the moving average of G (not G), its batch-norm statistics re-estimated over
+    # RECALIBRATION_SAMPLES latents of the run's "recalibrate" seed: rebuilt from the file alone, it
+    # computes exactly what that in-memory generator computes.
+    expected = recalibrate_batchnorm(copy.deepcopy(result.generator_ema), cfg.model.latent_dim,
+                                     num_samples=RECALIBRATION_SAMPLES, batch_size=256,
+                                     gen=make_generator(derive_seed(cfg.train.seed, "recalibrate")))
+    z = torch.randn(5, info.model.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(generator.eval()(z), expected.eval()(z))
+        assert not torch.equal(generator(z), result.generator.eval()(z))  # the average, not the last G
+    _assert_bit_identical(generator.state_dict(), expected.state_dict())
+    assert torch.equal(generate(generator, z), generate(expected, z))
 
 
 def test_resume_refuses_a_different_architecture(make_config, blobs, tmp_path):
@@ -121,9 +174,25 @@ def test_training_moves_the_discriminator_towards_telling_real_from_fake(make_co
 
 def test_tensorboard_events_when_installed(make_config, blobs, tmp_path):
     pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     result = train(make_config("run.tensorboard=true"), run_dir=tmp_path / "r", dataset=blobs)
     events = list((result.run_dir / "tensorboard").glob("events.out.tfevents.*"))
-    assert events and events[0].stat().st_size > 0
+    assert len(events) == 1
+    accumulator = EventAccumulator(str(events[0]), size_guidance={"scalars": 0, "images": 0})
+    accumulator.Reload()
+    records = [json.loads(line) for line in (result.run_dir / "stats.jsonl").read_text().splitlines()]
+    logged = [k for k in records[0] if k not in ("step", "kimg", "phase", "images_per_s", "wall_time_s")]
+    assert set(logged) >= {"loss_d", "loss_g", "d_real", "d_fake"}
+    tags = accumulator.Tags()
+    assert set(tags["scalars"]) == {f"train/{k}" for k in logged} | {"speed/images_per_s"}
+    for key in logged:  # the same steps and values as stats.jsonl (which rounds to 6 decimals)
+        scalars = accumulator.Scalars(f"train/{key}")
+        assert [s.step for s in scalars] == [r["step"] for r in records] == [2, 4, 6]
+        assert [s.value for s in scalars] == pytest.approx([r[key] for r in records], abs=1e-6), key
+    speeds = accumulator.Scalars("speed/images_per_s")
+    assert [s.value for s in speeds] == pytest.approx([r["images_per_s"] for r in records], abs=0.01)
+    assert tags["images"] == ["samples"] and [i.step for i in accumulator.Images("samples")] == [0, 3, 6]
 
 
 def test_packing_and_minibatch_stddev_train_and_resume_exactly(make_config, blobs, tmp_path):

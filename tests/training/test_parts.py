@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from deconvgan.config import PhaseConfig, TrainConfig
+from deconvgan.seeds import derive_seed, make_generator
 from deconvgan.training.batches import RealBatches
 from deconvgan.training.ema import ema_beta, recalibrate_batchnorm, update_ema
 from deconvgan.training.schedule import Schedule
-from deconvgan.training.seeds import derive_seed, make_generator
 
 
 def test_schedule_phases_and_data_cursor():
@@ -22,7 +22,7 @@ def test_schedule_phases_and_data_cursor():
     assert [schedule.phase_at(s).phase.name for s in range(7)] == ["adversarial"] * 3 + ["g"] * 2 + ["again"] * 2
     # 2 real batches per adversarial step, none in the generator-only phase.
     assert [schedule.real_batches_before(s) for s in range(8)] == [0, 2, 4, 6, 6, 6, 8, 10]
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="step 7 is past the schedule's 7 steps"):
         schedule.phase_at(7)
 
 
@@ -36,15 +36,25 @@ def test_derived_seeds_differ_and_repeat():
 @given(n=st.integers(8, 60), world=st.sampled_from([1, 2, 4]), per_rank=st.integers(1, 4))
 def test_ranks_read_disjoint_shards_covering_each_epoch(n, world, per_rank):
     global_batch = world * per_rank
-    if n < global_batch:
-        return
+    assume(n >= global_batch)
     images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).clone()
     ranks = [RealBatches(images, global_batch, seed=3, device=torch.device("cpu"), rank=r, world_size=world)
              for r in range(world)]
+    alone = RealBatches(images, global_batch, seed=3, device=torch.device("cpu"))  # one process, whole batch
     steps = ranks[0].steps_per_epoch
+    assert steps == n // global_batch
     for epoch in range(2):
         seen = [i for j in range(epoch * steps, (epoch + 1) * steps) for r in ranks for i in r.indices(j).tolist()]
         assert len(seen) == len(set(seen)) == steps * global_batch  # disjoint, no repeats within an epoch
+        # Coverage: the epoch reads every image but the last n mod batch of its order, and nothing else.
+        order = ranks[0].epoch_order(epoch).tolist()
+        assert sorted(order) == list(range(n))
+        assert set(seen) == set(order[:steps * global_batch])
+        assert len(set(range(n)) - set(seen)) == n % global_batch
+        # Shards: global batch j is the ranks' shares in rank order, the same images as one process reads.
+        for j in range(epoch * steps, (epoch + 1) * steps):
+            assert torch.equal(torch.cat([r.indices(j) for r in ranks]), alone.indices(j))
+            assert torch.equal(torch.cat([r.get(j, None) for r in ranks]), alone.get(j, None))
     assert not torch.equal(ranks[0].epoch_order(0), ranks[0].epoch_order(1)) or n < 3
 
 

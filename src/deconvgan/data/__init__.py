@@ -7,6 +7,6 @@ is true.
 """
 
 from deconvgan.data.dataset import DATA_ROOT_ENV, ImageDataset, resolve_data_root
-from deconvgan.data.load import load_dataset
+from deconvgan.data.load import data_arg, load_dataset
 
-__all__ = ["DATA_ROOT_ENV", "ImageDataset", "load_dataset", "resolve_data_root"]
+__all__ = ["DATA_ROOT_ENV", "ImageDataset", "data_arg", "load_dataset", "resolve_data_root"]

@@ -1,7 +1,7 @@
 """Fetching standard dataset files from their public mirrors: urllib only, md5-checked, atomic.
 
-A file is streamed into a hidden temporary file beside its destination, hashed on the way, and
-moved into place with ``os.replace`` only when the md5 matches, so an interrupted or corrupted
+A file is streamed into a hidden temporary file beside its destination (:func:`deconvgan.atomic.atomic_path`),
+hashed on the way, and moved into place only when the md5 matches, so an interrupted or corrupted
 download never leaves a half-written file under the real name.
 """
 
@@ -11,12 +11,12 @@ import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from deconvgan.atomic import atomic_path
 from deconvgan.data.dataset import DATA_ROOT_ENV, one_line
 from deconvgan.errors import DataError
 
@@ -43,31 +43,31 @@ def md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _Md5Mismatch(Exception):
+    """Raised inside the atomic write so the temporary file is dropped and the target left alone."""
+
+
 def _fetch(url: str, md5: str, target: Path) -> str | None:
     """Download ``url`` to ``target`` if its md5 matches; return None on success, else why not."""
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    except OSError as exc:
-        return f"cannot create a temporary file in {target.parent}: {one_line(exc.strerror or exc)}"
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.md5()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
-            while chunk := response.read(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-        got = digest.hexdigest()
-        if got != md5:
-            return f"md5 mismatch (got {got}, expected {md5})"
-        os.replace(tmp, target)  # atomic on one file system: the real name only ever holds a checked file
+        # The real name only ever holds a checked file: any failure (a mismatch included) removes the temporary.
+        with atomic_path(target) as tmp:
+            digest = hashlib.md5()
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+                while chunk := response.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            got = digest.hexdigest()
+            if got != md5:
+                raise _Md5Mismatch(f"md5 mismatch (got {got}, expected {md5})")
         return None
+    except _Md5Mismatch as exc:
+        return str(exc)
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code} {one_line(exc.reason)}"
     except (OSError, http.client.HTTPException, ValueError) as exc:
         reason = getattr(exc, "reason", None)  # URLError wraps the socket error in .reason
         return f"{type(exc).__name__}: {one_line(reason if reason is not None else exc)}"
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def download_file(name: str, md5: str, mirrors: Sequence[str], dest_dir: Path) -> Path:

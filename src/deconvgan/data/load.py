@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from deconvgan.config import DataConfig
+from deconvgan.config import DATA_SOURCES, DataConfig
 from deconvgan.data.cifar import load_cifar10
+from deconvgan.data.crops import load_texture_as_dataset
 from deconvgan.data.dataset import ImageDataset
 from deconvgan.data.embedded import load_digits
 from deconvgan.data.folder import load_folder
@@ -20,7 +21,18 @@ _LOADERS: dict[str, Callable[[DataConfig, int, int], ImageDataset]] = {
     "cifar10": load_cifar10,
     "stacked-mnist": load_stacked_mnist,
     "folder": load_folder,
+    "texture-sample": load_texture_as_dataset,
 }
+
+
+def data_arg(value: str) -> dict[str, str]:
+    """What ``--data VALUE`` means: a standard dataset by name, otherwise a folder of images.
+
+    Returns the ``data`` section keys it sets: ``{"source": "mnist"}`` or ``{"source": "folder", "path": value}``.
+    """
+    if value in DATA_SOURCES and value != "folder":
+        return {"source": value}
+    return {"source": "folder", "path": value}
 
 
 def load_dataset(cfg: DataConfig, resolution: int, channels: int) -> ImageDataset:

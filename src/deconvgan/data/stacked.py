@@ -18,7 +18,7 @@ from deconvgan.errors import DataError
 # Fixed seed of the digit draws, so every run (and every process of a distributed run) sees the
 # same stacked set; changing it changes the dataset.
 STACKED_SEED = 2019
-NUM_MODES = 1000
+NUM_MODES = 10**3  # digit triples: 10 classes in each of R, G, B
 
 
 def draw_triples(num_source: int, count: int, seed: int = STACKED_SEED) -> torch.Tensor:

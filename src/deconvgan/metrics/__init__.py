@@ -9,6 +9,10 @@ Public API::
     density_coverage(real, fake, k=5) -> DensityCoverage
     radial_power_spectrum(images) -> [R]; spectral_distance(a, b) -> float
     periodic_energy(images, stride=2) -> {period: ratio}; spectral_report(real, fake) -> SpectralReport
+    seam_score(image) -> float; seam_ratios(image) -> (lr, tb)  # 1.0 = the 2x2 tiling shows no seam
+    sifid(fake, real) -> float                               # SinGAN's SIFID, early Inception block, per pair
+    diversity(images) -> float                               # mean pairwise unit-feature distance
+    texture_report(fake, real_crops, tiles) -> dict          # sifid, seam, diversity(-real), spectral, periodic
 
 Feature extractors and the evaluation entry point::
 
@@ -20,12 +24,15 @@ Feature extractors and the evaluation entry point::
 
 from deconvgan.metrics.cache import FeatureStats, cached_feature_stats
 from deconvgan.metrics.classifier import ClassifierRecipe, DomainClassifier, StackedDigitClassifier, domain_classifier
+from deconvgan.metrics.diversity import diversity, texture_report
 from deconvgan.metrics.evaluate import METRICS, EvalContext, evaluate, run_metrics
 from deconvgan.metrics.frechet import feature_statistics, frechet_distance
 from deconvgan.metrics.inception import InceptionError, InceptionFeatures, InceptionNotInstalledError
 from deconvgan.metrics.kid import kernel_inception_distance
 from deconvgan.metrics.mode_coverage import ModeCoverage, mode_coverage
 from deconvgan.metrics.prdc import DensityCoverage, PrecisionRecall, density_coverage, precision_recall
+from deconvgan.metrics.seams import seam_ratios, seam_score
+from deconvgan.metrics.sifid import EarlyInceptionFeatures, sifid, sifid_pairs
 from deconvgan.metrics.spectral import (
     SpectralReport,
     periodic_energy,
@@ -39,6 +46,7 @@ __all__ = [
     "ClassifierRecipe",
     "DensityCoverage",
     "DomainClassifier",
+    "EarlyInceptionFeatures",
     "EvalContext",
     "FeatureStats",
     "InceptionError",
@@ -54,12 +62,18 @@ __all__ = [
     "PrecisionRecall",
     "SpectralReport",
     "density_coverage",
+    "diversity",
     "feature_statistics",
     "frechet_distance",
     "kernel_inception_distance",
     "periodic_energy",
     "precision_recall",
     "radial_power_spectrum",
+    "seam_ratios",
+    "seam_score",
+    "sifid",
+    "sifid_pairs",
     "spectral_distance",
     "spectral_report",
+    "texture_report",
 ]

@@ -10,6 +10,7 @@ warning and recomputed, and nothing in either file can run code when read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -66,14 +67,11 @@ def safe_stem(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)
 
 
-_WARNED: set[str] = set()
-
-
+@functools.cache
 def _warn_once(message: str) -> None:
-    # One warning per process per distinct message: a broken cache must not flood the log.
-    if message not in _WARNED:
-        _WARNED.add(message)
-        warnings.warn(message, CacheWarning, stacklevel=3)
+    # One warning per distinct message, remembered by functools.cache: a broken cache must not flood the log.
+    # Tests forget what was warned with _warn_once.cache_clear() (an autouse fixture), so none depends on order.
+    warnings.warn(message, CacheWarning, stacklevel=3)
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,13 +18,13 @@ from typing import Any
 
 import torch
 
-from deconvgan.config import DATA_SOURCES, DataConfig, ModelConfig, data_arg
+from deconvgan.config import DATA_SOURCES, DataConfig, ModelConfig
 from deconvgan.errors import ConfigError
 from deconvgan.metrics.cache import FeatureStats, cached_feature_stats
 
 EXTRACTORS = ("inception", "classifier")
 DEFAULT_METRICS = ("fd-classifier", "prdc", "spectral")
-SINGLE_SPLIT_SOURCES = ("digits", "folder")  # evaluated against their only (train) split
+SINGLE_SPLIT_SOURCES = ("digits", "folder", "texture-sample")  # evaluated against their only (train) split
 
 
 @dataclass
@@ -200,9 +200,9 @@ def evaluate(
     snapshot_path: str | Path,
     data_cfg: DataConfig,
     *,
-    metrics: Sequence[str] = DEFAULT_METRICS,
-    num_generated: int = 10_000,
-    num_real: int = 10_000,
+    metrics: Sequence[str] | None = None,
+    num_generated: int | None = None,
+    num_real: int | None = None,
     num_mode_samples: int = 26_000,
     extractor: str = "classifier",
     device: str | torch.device = "auto",
@@ -217,12 +217,29 @@ def evaluate(
     ``extractor`` picks the feature space of ``prdc``; ``fid``/``kid`` always use Inception and
     ``fd-classifier`` the domain classifier. ``mode-coverage`` generates ``num_mode_samples``.
     Returns a flat ``{name: value}`` (e.g. ``fid``, ``precision``, ``modes``).
+
+    Texture models (``model.arch: spatial``) get the texture metrics instead
+    (:func:`~deconvgan.metrics.texture_eval.evaluate_texture`: sifid, diversity, seam, spectral) on
+    ``num_generated`` windows and ``num_real`` crops (default 64 each). Defaults otherwise:
+    :data:`DEFAULT_METRICS` on 10,000 generated and up to 10,000 real images.
     """
     from deconvgan.checkpoint import load_snapshot
     from deconvgan.device import select_device
     from deconvgan.sampling import generate, latents_for_seeds
 
-    names = parse_metrics(metrics)
+    torch_device = select_device(device) if isinstance(device, str) else device
+    generator, info = load_snapshot(snapshot_path, torch_device)
+    if info.model.arch == "spatial":
+        from deconvgan.metrics.texture_eval import DEFAULT_TEXTURE_SAMPLES, TEXTURE_METRICS, evaluate_texture
+
+        chosen = TEXTURE_METRICS if metrics is None else tuple(
+            n.strip() for n in (metrics.split(",") if isinstance(metrics, str) else metrics) if n.strip())
+        return evaluate_texture(generator, info.model, data_cfg, metrics=chosen, seed=seed,
+                                num_generated=DEFAULT_TEXTURE_SAMPLES if num_generated is None else num_generated,
+                                num_real=DEFAULT_TEXTURE_SAMPLES if num_real is None else num_real)
+    names = parse_metrics(DEFAULT_METRICS if metrics is None else metrics)
+    num_generated = 10_000 if num_generated is None else num_generated
+    num_real = 10_000 if num_real is None else num_real
     if extractor not in EXTRACTORS:
         raise ConfigError(f"extractor={extractor!r} is not one of {', '.join(EXTRACTORS)}")
     for key, value, least in (("num_generated", num_generated, 2), ("num_real", num_real, 2),
@@ -231,8 +248,6 @@ def evaluate(
             raise ConfigError(f"{key}={value} must be >= {least}")
     if "mode-coverage" in names and data_cfg.source != "stacked-mnist":
         raise ConfigError(f"mode-coverage is defined for Stacked MNIST only (data is {data_cfg.source})")
-    torch_device = select_device(device) if isinstance(device, str) else device
-    generator, info = load_snapshot(snapshot_path, torch_device)
     real, real_cfg, real_name = load_real_images(data_cfg, info.model, num_real)
     total = max(num_generated, num_mode_samples if "mode-coverage" in names else 0)
     fake = generate(generator, latents_for_seeds(list(range(seed, seed + total)), info.model.latent_dim), batch_size)
@@ -275,14 +290,17 @@ def reference_split(source: str) -> str:
 
 def _eval_data_config(snapshot: str | Path, data: str | None, root: str | None) -> DataConfig:
     from deconvgan.checkpoint import read_snapshot_info, resolve_snapshot_path
-    from deconvgan.config import Config, from_dict, read_yaml
+    from deconvgan.config import Config
+    from deconvgan.configio import from_dict, read_yaml
+    from deconvgan.data import data_arg
+    from deconvgan.runfiles import CONFIG_FILE, SNAPSHOTS_DIR
 
     if data is not None:
         return DataConfig(**data_arg(data), root=root)
     path = Path(snapshot)
-    run_dir = path if path.is_dir() else path.parent.parent if path.parent.name == "snapshots" else path.parent
-    if (run_dir / "config.yaml").is_file():
-        cfg = from_dict(Config, read_yaml(run_dir / "config.yaml"))
+    run_dir = path if path.is_dir() else path.parent.parent if path.parent.name == SNAPSHOTS_DIR else path.parent
+    if (run_dir / CONFIG_FILE).is_file():
+        cfg = from_dict(Config, read_yaml(run_dir / CONFIG_FILE))
         return dataclasses.replace(cfg.data, root=root or cfg.data.root, max_images=None)
     info, _ = read_snapshot_info(resolve_snapshot_path(path))
     return infer_data_config(info.dataset, root)

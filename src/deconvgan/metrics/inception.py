@@ -23,6 +23,7 @@ resizes internally the same way and is called with ``return_features=True``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -68,22 +69,23 @@ KNOWN_NETWORKS: dict[str, KnownNetwork] = {
         "StyleGAN2-ADA/StyleGAN3 inception-2015-12-05.pt", 95_607_719, "stylegan"),
 }
 
-# sha256 per (resolved path, size, mtime_ns): an 87 MB file is hashed once per process, not per call.
-_VERIFIED: dict[tuple[str, int, int], str] = {}
-
-
 def file_sha256(path: str | Path) -> str:
     """sha256 hex digest of ``path``, remembered while its size and modification time stay the same."""
     path = Path(path).resolve()
     stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _VERIFIED:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        _VERIFIED[key] = digest.hexdigest()
-    return _VERIFIED[key]
+    return _sha256_of_version(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+# Keyed by (resolved path, size, mtime_ns): an 87 MB file is hashed once per process, not per call. Tests
+# forget the table with _sha256_of_version.cache_clear() (an autouse fixture), so none depends on order.
+@functools.lru_cache(maxsize=16)
+def _sha256_of_version(path: str, size: int, mtime_ns: int) -> str:
+    del size, mtime_ns  # part of the cache key only: a rewritten file is hashed again
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def packaged_network_path() -> Path | None:

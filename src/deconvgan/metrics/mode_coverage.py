@@ -14,9 +14,9 @@ from typing import Protocol
 
 import torch
 
+from deconvgan.data.stacked import NUM_MODES  # the dataset defines its modes; the metric counts them
 from deconvgan.metrics.classifier import StackedDigitClassifier
 
-NUM_MODES = 1000
 DEFAULT_SAMPLES = 26_000  # the protocol's sample count (Srivastava et al. 2017; Lin et al. 2018)
 
 

@@ -12,6 +12,7 @@ from deconvgan.errors import ConfigError
 from deconvgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from deconvgan.models.mlp import MLPDiscriminator, MLPGenerator
 from deconvgan.models.seed import build_seed_discriminator, build_seed_generator
+from deconvgan.models.spatial import PatchDiscriminator, SpatialGenerator
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ MODEL_REGISTRY: dict[str, ArchBuilders] = {
     "mlp": ArchBuilders(
         MLPGenerator, MLPDiscriminator,
         "the plain GAN baseline: G(z) = tanh(W1 s(W2 z + b2) + b1), D(x) = s(W3 x + b4)",
+    ),
+    "spatial": ArchBuilders(
+        SpatialGenerator, PatchDiscriminator,
+        "textures: latent field -> stride-2 upsampling blocks (any size, optionally tileable); patch discriminator",
     ),
 }
 

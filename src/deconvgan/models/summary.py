@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from deconvgan.config import ModelConfig
+from deconvgan.models.spatial import field_channels, field_side
 
 
 @dataclass(frozen=True)
@@ -96,4 +97,7 @@ def format_summary(rows: list[LayerRow], total_params: int | None = None, title:
 
 def example_inputs(cfg: ModelConfig, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Zero inputs ``(z, x)`` of the right shapes for summarising the generator and discriminator."""
+    if cfg.arch == "spatial":  # a latent field of the training size
+        side = field_side(cfg)
+        return torch.zeros(batch_size, field_channels(cfg), side, side), torch.zeros(batch_size, *cfg.image_shape)
     return torch.zeros(batch_size, cfg.latent_dim), torch.zeros(batch_size, *cfg.image_shape)

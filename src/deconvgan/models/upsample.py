@@ -19,10 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from deconvgan.config import RESIZE_MODES, UPSAMPLERS
 from deconvgan.errors import ConfigError
-
-UPSAMPLE_MODES = ("transposed", "resize", "pixelshuffle")
-RESIZE_MODES = ("nearest", "bilinear")
 
 
 def transposed_padding(kernel_size: int, stride: int = 2, padding: int | None = None) -> tuple[int, int]:
@@ -172,4 +170,4 @@ def make_upsample(
         )
     if mode == "pixelshuffle":
         return PixelShuffleUpsample(in_channels, out_channels, kernel_size, scale=scale, bias=bias)
-    raise ConfigError(f"upsample={mode!r} is not one of {', '.join(UPSAMPLE_MODES)}")
+    raise ConfigError(f"upsample={mode!r} is not one of {', '.join(UPSAMPLERS)}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from deconvgan.errors import DataError
-from deconvgan.training.seeds import derive_seed, make_generator
+from deconvgan.seeds import derive_seed, make_generator
 
 
 class RealBatches:

@@ -13,6 +13,9 @@ import copy
 import torch
 from torch import nn
 
+from deconvgan.config import ModelConfig
+from deconvgan.latents import draw_latents
+
 
 def ema_beta(batch: int, images_seen: int, halflife_kimg: float, rampup: float | None) -> float:
     """The averaging coefficient for one step of ``batch`` images."""
@@ -33,7 +36,7 @@ def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
 
 @torch.no_grad()
 def recalibrate_batchnorm(
-    generator: nn.Module, latent_dim: int, *, num_samples: int, batch_size: int, gen: torch.Generator,
+    generator: nn.Module, latent: int | ModelConfig, *, num_samples: int, batch_size: int, gen: torch.Generator,
 ) -> nn.Module:
     """A copy of ``generator`` whose batch-norm running statistics are those of its own outputs.
 
@@ -41,6 +44,8 @@ def recalibrate_batchnorm(
     raw generator), so in eval mode the average can drift from what it draws in train mode.
     Re-estimating the statistics over ``num_samples`` latents (exact averages, momentum=None)
     makes eval-mode samples independent of the batch and faithful to the averaged weights.
+    ``latent`` is the latent size of a vector-input generator, or the model config (whose
+    :func:`~deconvgan.latents.draw_latents` then gives vectors or training-size latent fields).
     Returns the copy in eval mode; the input is untouched.
     """
     model = copy.deepcopy(generator)
@@ -55,7 +60,10 @@ def recalibrate_batchnorm(
     model.train()
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
-        model(torch.randn(n, latent_dim, device=device, generator=gen))
+        if isinstance(latent, int):
+            model(torch.randn(n, latent, device=device, generator=gen))
+        else:
+            model(draw_latents(latent, n, gen, device))
     for norm, momentum in zip(norms, momenta, strict=True):
         norm.momentum = momentum
     return model.eval()

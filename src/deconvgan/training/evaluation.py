@@ -21,10 +21,14 @@ from torch import nn
 
 from deconvgan import distributed as dist
 from deconvgan.atomic import write_text
-from deconvgan.config import TRAINING_METRICS, Config
+from deconvgan.config import Config
+from deconvgan.runfiles import BEST_FILE
 from deconvgan.sampling import generate, latents_for_seeds
 
-BEST_FILE = "best.json"
+# For each ``run.metric`` (the choice list is config.TRAINING_METRICS): the result key compared to keep the
+# best snapshot (lower is better).
+BEST_KEYS: dict[str, str] = {"fd-classifier": "fd-classifier", "fid": "fid", "kid": "kid",
+                             "spectral": "spectral-distance", "mode-coverage": "modes-kl"}
 
 
 class TrainingMetric:
@@ -35,7 +39,7 @@ class TrainingMetric:
 
         assert cfg.run.metric is not None
         self.name = cfg.run.metric
-        self.key = TRAINING_METRICS[self.name]  # the value compared for "best" (lower is better)
+        self.key = BEST_KEYS[self.name]  # the value compared for "best" (lower is better)
         self.samples = cfg.run.metric_samples
         self.cfg, self.device, self.ranks = cfg, device, ranks
         self._context: EvalContext | None = None

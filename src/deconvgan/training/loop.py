@@ -14,6 +14,7 @@ import contextlib
 import copy
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,20 +25,35 @@ from torch import nn
 from deconvgan import checkpoint
 from deconvgan import distributed as dist
 from deconvgan.atomic import write_bytes, write_text
-from deconvgan.config import Config, config_to_yaml
+from deconvgan.config import Config
+from deconvgan.configio import config_to_yaml
 from deconvgan.data import ImageDataset, load_dataset
+from deconvgan.data.crops import RandomCrops, TextureSources, load_texture_sources
 from deconvgan.device import select_device
 from deconvgan.errors import ConfigError
 from deconvgan.images import display_scale, make_grid, save_gif, save_png, to_uint8
+from deconvgan.latents import draw_latents, is_spatial
 from deconvgan.losses import GanLoss, get_loss, gradient_penalty, r1_penalty
 from deconvgan.models import build_discriminator, build_generator
+from deconvgan.runfiles import (
+    BEST_SNAPSHOT_FILE,
+    CONFIG_FILE,
+    GRID_GLOB,
+    PROGRESS_GIF,
+    SAMPLES_DIR,
+    SNAPSHOT_FILE,
+    SNAPSHOTS_DIR,
+    STATE_FILE,
+    grid_name,
+    step_snapshot_name,
+)
+from deconvgan.seeds import derive_seed, make_generator
 from deconvgan.training.batches import RealBatches
 from deconvgan.training.ema import ema_beta, recalibrate_batchnorm, update_ema
 from deconvgan.training.evaluation import TrainingMetric, read_best, write_best
 from deconvgan.training.monitor import Monitor, ScalarMeans
-from deconvgan.training.rundir import CONFIG_FILE, SNAPSHOT_FILE, STATE_FILE, new_run_dir
+from deconvgan.training.rundir import new_run_dir
 from deconvgan.training.schedule import Schedule
-from deconvgan.training.seeds import derive_seed, make_generator
 
 RECALIBRATION_SAMPLES = 2048  # latents used to re-estimate batch-norm statistics for snapshots
 
@@ -63,7 +79,7 @@ def _every(kimg: float, batch_size: int) -> int:
 
 def train(
     cfg: Config, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
-    until_step: int | None = None, dataset: ImageDataset | None = None,
+    until_step: int | None = None, dataset: ImageDataset | TextureSources | None = None,
 ) -> TrainResult:
     """Train a GAN as ``cfg`` says and return where its outputs are.
 
@@ -72,7 +88,45 @@ def train(
     - ``until_step``: stop after this many generator steps (saving the state), even if the
       schedule goes further; continue later with ``resume``.
     - ``dataset``: use these images instead of loading ``cfg.data`` (for tests and notebooks).
+
+    Ctrl-C saves the training state and returns with ``interrupted=True``; any other exception
+    propagates. Either way, and on a normal return, the process is left as it was found: torch's
+    global RNG state (seeded to build G and D), its CPU thread count (``run.num_threads``), the
+    cuDNN benchmark flag and current CUDA device (CUDA runs) are restored; a torchrun process
+    group that ``train`` joined is left (one the caller joined stays); the log, stats and
+    TensorBoard files are closed.
     """
+    with contextlib.ExitStack() as cleanup:  # unwound in reverse: outputs closed, group left, state restored
+        cleanup.enter_context(_process_state_restored(cfg))
+        cleanup.enter_context(dist.left_on_exit())
+        return _train(cfg, run_dir=run_dir, resume=resume, until_step=until_step, dataset=dataset,
+                      cleanup=cleanup)
+
+
+@contextlib.contextmanager
+def _process_state_restored(cfg: Config) -> Iterator[None]:
+    """Put back the process-wide torch settings ``_train`` changes, however it ends."""
+    threads, cudnn_benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    on_cuda = cfg.run.device != "cpu" and torch.cuda.is_available()
+    # Only a CUDA run touches CUDA's RNGs; forking them on a CPU run would initialise CUDA for nothing.
+    rng_devices = list(range(torch.cuda.device_count())) if on_cuda else []
+    cuda_device = torch.cuda.current_device() if torch.cuda.is_initialized() else None
+    try:
+        with torch.random.fork_rng(devices=rng_devices):
+            yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark = cudnn_benchmark
+        if cuda_device is not None:
+            torch.cuda.set_device(cuda_device)
+
+
+def _train(
+    cfg: Config, *, run_dir: str | Path | None, resume: str | Path | None, until_step: int | None,
+    dataset: ImageDataset | TextureSources | None, cleanup: contextlib.ExitStack,
+) -> TrainResult:
+    """The body of :func:`train`, free to change process-wide state; ``cleanup`` closes what it opens."""
     # --- setup: processes, device, data, models, optimisers ----------------------------------------
     device = select_device(cfg.run.device)
     ranks = dist.init(device.type, cfg.run.dist_backend, cfg.run.dist_timeout_s)
@@ -97,8 +151,8 @@ def train(
     run_dir = Path(str(dist.broadcast_object(ranks, str(run_dir))))
 
     if dataset is None:
-        dataset = load_dataset(cfg.data, cfg.model.resolution, cfg.model.channels)
-    if tuple(dataset.images.shape[1:]) != cfg.model.image_shape:
+        dataset = _load_data(cfg)
+    if isinstance(dataset, ImageDataset) and tuple(dataset.images.shape[1:]) != cfg.model.image_shape:
         raise ConfigError(
             f"dataset {dataset.name} has images of shape {tuple(dataset.images.shape[1:])}, "
             f"the model makes {cfg.model.image_shape}: set model.resolution / model.channels to match"
@@ -119,8 +173,12 @@ def train(
     loss = get_loss(cfg.loss.kind)
     schedule = Schedule(cfg.train)
     batch = cfg.train.batch_size
-    reals = RealBatches(dataset.images, batch, seed, device, rank=ranks.rank, world_size=ranks.world_size,
-                        hflip=cfg.data.hflip)
+    if isinstance(dataset, TextureSources):  # random crops of whole photographs (texture models)
+        reals = RandomCrops(dataset, cfg.model.resolution, batch, device, rank=ranks.rank,
+                            world_size=ranks.world_size, hflip=cfg.data.hflip, rot90=cfg.data.rot90)
+    else:
+        reals = RealBatches(dataset.images, batch, seed, device, rank=ranks.rank, world_size=ranks.world_size,
+                            hflip=cfg.data.hflip)
     if reals.batch_per_rank % cfg.model.d_pack:
         raise ConfigError(f"the per-process batch {reals.batch_per_rank} is not divisible by model.d_pack="
                           f"{cfg.model.d_pack}: make train.batch_size a multiple of {cfg.model.d_pack} x processes")
@@ -136,8 +194,7 @@ def train(
     dist.broadcast_module(ranks, D)
     end_step = schedule.total_steps if until_step is None else min(until_step, schedule.total_steps)
 
-    grid_latents = torch.randn(cfg.run.grid_size, cfg.model.latent_dim,
-                               generator=make_generator(derive_seed(seed, "grid"))).to(device)
+    grid_latents = draw_latents(cfg.model, cfg.run.grid_size, make_generator(derive_seed(seed, "grid"))).to(device)
     log_every = _every(cfg.run.log_every_kimg, batch)
     sample_every = _every(cfg.run.sample_every_kimg, batch)
     snapshot_every = _every(cfg.run.snapshot_every_kimg, batch)
@@ -147,9 +204,9 @@ def train(
     monitor = Monitor(run_dir, total_steps=schedule.total_steps, start_step=start_step, batch_size=batch,
                       progress=cfg.run.progress, tensorboard=cfg.run.tensorboard, resumed=state is not None,
                       enabled=ranks.is_main)
+    cleanup.callback(monitor.close)  # on any exception too (closing twice is harmless)
     monitor.info(f"{'resuming' if state else 'starting'} {run_dir} at step {start_step}/{schedule.total_steps} "
-                 f"on {device} x {ranks.world_size} process(es); data {dataset.name}: {len(dataset.images)} images "
-                 f"{tuple(dataset.images.shape[1:])}")
+                 f"on {device} x {ranks.world_size} process(es); data {dataset.name}: {_describe(dataset)}")
     if state is not None and state.world_size != ranks.world_size:
         monitor.info(f"the run trained on {state.world_size} process(es) and continues on {ranks.world_size}: data "
                      "order and random draws are the same (drawn for the global batch); batch-norm statistics "
@@ -174,14 +231,14 @@ def train(
                 for k in range(cfg.train.d_steps):
                     real = reals.get(schedule.real_batches_before(step) + k, gen).contiguous(
                         memory_format=memory_format)
-                    z = torch.randn(batch, cfg.model.latent_dim, device=device, generator=gen)[mine]
+                    z = draw_latents(cfg.model, batch, gen, device)[mine]
                     eps = torch.rand(batch, device=device, generator=gen)[mine]  # WGAN-GP mixing weights
                     last = k == cfg.train.d_steps - 1
                     with torch.set_grad_enabled(last), autocast():  # the last fakes also serve the G step
                         fake = G(z)
                     _d_step(D, opt_d, loss, cfg, real, fake.detach(), eps, means, ranks, autocast)
             else:
-                z = torch.randn(batch, cfg.model.latent_dim, device=device, generator=gen)[mine]
+                z = draw_latents(cfg.model, batch, gen, device)[mine]
                 with autocast():
                     fake = G(z)
             _g_step(D, G, opt_g, loss, fake, means, ranks, autocast)
@@ -225,6 +282,20 @@ def train(
     monitor.close()
     return TrainResult(run_dir, step, schedule.total_steps, snapshot_path, last_stats,
                        generator=G, discriminator=D, generator_ema=G_ema)
+
+
+def _load_data(cfg: Config) -> ImageDataset | TextureSources:
+    if is_spatial(cfg.model):
+        return load_texture_sources(cfg.data, cfg.model.channels, cfg.model.resolution)
+    return load_dataset(cfg.data, cfg.model.resolution, cfg.model.channels)
+
+
+def _describe(dataset: ImageDataset | TextureSources) -> str:
+    if isinstance(dataset, TextureSources):
+        sizes = ", ".join(f"{im.shape[2]}x{im.shape[1]}" for im in dataset.images[:4])
+        more = f" and {len(dataset) - 4} more" if len(dataset) > 4 else ""
+        return f"{len(dataset)} source image(s) of {sizes}{more} px, random crops"
+    return f"{len(dataset.images)} images {tuple(dataset.images.shape[1:])}"
 
 
 # --- the two updates ---------------------------------------------------------------------------------
@@ -305,14 +376,14 @@ class _Outputs:
         best = read_best(run_dir) if self.enabled else None
         self.best_value = best["value"] if best is not None else math.inf
         if self.enabled:
-            (run_dir / "samples").mkdir(exist_ok=True)
-            (run_dir / "snapshots").mkdir(exist_ok=True)
+            (run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
+            (run_dir / SNAPSHOTS_DIR).mkdir(exist_ok=True)
 
     def inference_copy(self, generator: nn.Module) -> nn.Module:
         # A single-process copy (no collective calls: only rank 0 runs this) in the standard format.
         local = dist.convert_local_batchnorm(copy.deepcopy(generator)).to(memory_format=torch.contiguous_format)
         gen = make_generator(derive_seed(self.cfg.train.seed, "recalibrate"), self.grid_latents.device)
-        return recalibrate_batchnorm(local, self.cfg.model.latent_dim, num_samples=RECALIBRATION_SAMPLES,
+        return recalibrate_batchnorm(local, self.cfg.model, num_samples=RECALIBRATION_SAMPLES,
                                      batch_size=256, gen=gen)
 
     @torch.no_grad()
@@ -321,13 +392,13 @@ class _Outputs:
             return
         images = to_uint8(inference(self.grid_latents))
         grid = make_grid(images)
-        save_png(grid, self.run_dir / "samples" / f"grid-{step:07d}.png", scale=display_scale(images.shape[-1]))
+        save_png(grid, self.run_dir / SAMPLES_DIR / grid_name(step), scale=display_scale(images.shape[-1]))
         self.monitor.image("samples", grid, step)
 
     def snapshot(self, inference: nn.Module, step: int) -> Path:
         if not self.enabled:
             return self.run_dir / SNAPSHOT_FILE
-        path = self.run_dir / "snapshots" / f"step-{step:07d}.safetensors"
+        path = self.run_dir / SNAPSHOTS_DIR / step_snapshot_name(step)
         checkpoint.save_snapshot(path, inference, self.cfg.model, step=step,
                                  kimg=step * self.cfg.train.batch_size / 1000, run_name=self.run_dir.name,
                                  dataset=self.dataset_name)
@@ -342,7 +413,7 @@ class _Outputs:
         if values[key] < self.best_value:
             self.best_value = values[key]
             kimg = step * self.cfg.train.batch_size / 1000
-            checkpoint.save_snapshot(self.run_dir / "snapshot-best.safetensors", inference, self.cfg.model, step=step,
+            checkpoint.save_snapshot(self.run_dir / BEST_SNAPSHOT_FILE, inference, self.cfg.model, step=step,
                                      kimg=kimg, run_name=self.run_dir.name, dataset=self.dataset_name)
             write_best(self.run_dir, step, kimg, key, values[key])
 
@@ -364,9 +435,9 @@ class _Outputs:
         from PIL import Image
 
         frames = []
-        for path in sorted((self.run_dir / "samples").glob("grid-*.png")):
+        for path in sorted((self.run_dir / SAMPLES_DIR).glob(GRID_GLOB)):
             with Image.open(path) as image:
                 frames.append(image.convert("RGB"))
         if frames:
-            save_gif(frames, self.run_dir / "samples" / "progress.gif", frame_ms=300)
+            save_gif(frames, self.run_dir / SAMPLES_DIR / PROGRESS_GIF, frame_ms=300)
 

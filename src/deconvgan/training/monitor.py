@@ -6,6 +6,7 @@ once per logging interval, so the loop never waits on the device each step.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
@@ -17,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from deconvgan.atomic import write_text
-from deconvgan.training.rundir import LOG_FILE, STATS_FILE
+from deconvgan.runfiles import LOG_FILE, STATS_FILE, TENSORBOARD_DIR
 
 
 class ScalarMeans:
@@ -63,7 +64,7 @@ def _tensorboard_writer(run_dir: Path) -> Any | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+        return SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR))
 
 
 class Monitor:
@@ -81,14 +82,16 @@ class Monitor:
         self._interval_steps = 0
         if not enabled:
             return
-        self._log = open(run_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._stats_path = run_dir / STATS_FILE
         if resumed:
             self._truncate_stats_after(start_step)
-        self._stats = open(self._stats_path, "a", encoding="utf-8")  # noqa: SIM115
-        self._tb = _tensorboard_writer(run_dir) if tensorboard else None
-        self._bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
-                         disable=not progress, smoothing=0.1)
+        with contextlib.ExitStack() as opened:  # if a later step fails, what was opened is closed again
+            self._log = opened.enter_context(open(run_dir / LOG_FILE, "a", encoding="utf-8"))
+            self._stats = opened.enter_context(open(self._stats_path, "a", encoding="utf-8"))
+            self._tb = _tensorboard_writer(run_dir) if tensorboard else None
+            self._bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
+                             disable=not progress, smoothing=0.1)
+            opened.pop_all()  # from here on close() owns them
 
     def _truncate_stats_after(self, step: int) -> None:
         # Lines written after the checkpoint we resume from describe steps that will be redone.
@@ -165,7 +168,8 @@ class Monitor:
             self._tb.add_image(tag, image_chw_uint8, step, dataformats="CHW")
 
     def close(self) -> None:
-        if not self.enabled:
+        """Close the log, stats and TensorBoard files and the progress bar; closing again does nothing."""
+        if not self.enabled or self._stats.closed:
             return
         self._bar.close()
         self._stats.close()

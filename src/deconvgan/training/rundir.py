@@ -1,5 +1,5 @@
 """Numbered run directories: ``runs/00003-mnist-dcgan/`` holds one run's config, log, stats,
-samples, snapshots and training state."""
+samples, snapshots and training state (their file names: :mod:`deconvgan.runfiles`)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ import re
 from pathlib import Path
 
 from deconvgan.errors import ConfigError
+from deconvgan.runfiles import STATE_FILE
 
 _NUMBERED = re.compile(r"^(\d{5})-")
-CONFIG_FILE = "config.yaml"
-STATE_FILE = "training-state.safetensors"
-SNAPSHOT_FILE = "snapshot.safetensors"
-STATS_FILE = "stats.jsonl"
-LOG_FILE = "log.txt"
 
 
 def _numbered(runs_dir: Path) -> list[tuple[int, Path]]:
