@@ -34,6 +34,9 @@ from deconvgan.runfiles import SNAPSHOT_FILE
 
 TEXTURES = ("bark", "bricks", "grass", "gravel", "leaves", "rusty_metal", "sand", "wood")
 SIZES = (1024, 4096, 8192)
+# The shared photographs are 1024 px; at half size a 64-pixel crop holds as many pebbles, planks or
+# bricks as the preset's own (512-px) sample does.
+SCALE = 0.5
 
 
 def preset_kimg() -> float:
@@ -46,7 +49,8 @@ def preset_kimg() -> float:
 def texture_row(name: str, root: str, kimg: float, seed: int) -> Row:
     path = Path(root) / "textures" / f"{name}.jpg"
     return Row(name=f"{name}-{kimg:g}kimg-seed{seed}", preset="texture", kimg=kimg, seed=seed,
-               sets=("data.source=folder", f"data.path={path}"), metrics=("sifid", "diversity", "seam", "spectral"),
+               sets=("data.source=folder", f"data.path={path}", f"data.scale={SCALE:g}"),
+               metrics=("sifid", "diversity", "seam", "spectral"),
                labels={"texture": name})
 
 

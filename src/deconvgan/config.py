@@ -317,6 +317,9 @@ class Config:
         if self.model.arch == "spatial" and not texture_data:
             raise ConfigError(f"model.arch=spatial trains on crops of your own images, not data.source="
                               f"{self.data.source}: pass --data IMAGE_OR_FOLDER")
+        if self.model.arch == "spatial" and self.run.metric is not None:
+            raise ConfigError(f"run.metric={self.run.metric} scores whole-image models; score a texture model with "
+                              "`deconvgan evaluate RUN` (SIFID, seams, diversity) and leave run.metric unset")
         if self.model.arch != "spatial" and self.data.source == "texture-sample":
             raise ConfigError("data.source=texture-sample is one texture photograph: train it with the texture "
                               "preset (model.arch=spatial)")

@@ -187,6 +187,17 @@ def test_bad_spatial_configs_are_one_line_errors(overrides, message):
         spatial(**overrides)
 
 
+def test_texture_runs_refuse_what_does_not_apply():
+    from deconvgan.configio import load_config
+
+    with pytest.raises(ConfigError, match="run.metric=fd-classifier scores whole-image models"):
+        load_config("texture", ["run.metric=fd-classifier"])
+    with pytest.raises(ConfigError, match="trains on crops of your own images, not data.source=mnist"):
+        load_config("texture", ["data.source=mnist"])
+    with pytest.raises(ConfigError, match="data.source=texture-sample is one texture photograph"):
+        load_config("mnist-28", ["data.source=texture-sample"])
+
+
 def test_tileable_needs_the_spatial_arch():
     with pytest.raises(ConfigError, match="model.arch=spatial"):
         ModelConfig(arch="dcgan", resolution=32, tileable=True)

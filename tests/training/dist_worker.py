@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from deconvgan.configio import load_config
 from deconvgan.data import ImageDataset
+from deconvgan.data.crops import TextureSources
 from deconvgan.training import train
 
 
@@ -17,7 +18,9 @@ def main() -> None:
     config_path, images_path, run_dir, out_prefix = sys.argv[1:5]
     cfg = load_config(config_path)
     images = load_file(images_path)["images"]
-    result = train(cfg, run_dir=run_dir, dataset=ImageDataset(images, None, "blobs", None))
+    # [N, C, H, W]: whole images; [C, H, W]: one texture photograph, trained on through random crops
+    dataset = TextureSources((images,), "stripes") if images.dim() == 3 else ImageDataset(images, None, "blobs", None)
+    result = train(cfg, run_dir=run_dir, dataset=dataset)
     assert not torch_distributed_joined(), "train() must leave the process group it joined"
     rank = int(os.environ.get("RANK", "0"))
     weights = {f"G.{k}": v for k, v in result.generator.state_dict().items()}

@@ -71,7 +71,7 @@ def block_reach(mode: str, kernel_size: int, resize_mode: str = "nearest") -> tu
     k, s = kernel_size, SCALE
     if mode == "transposed":
         p, _ = transposed_padding(k, s)
-        return (k - 1 - p) // s, (p - 1) // s + 1 if p >= 1 else 0
+        return (k - 1 - p) // s, (p - 1) // s + 1  # floor division: 0 for p = 0
     before, after, _, _ = same_padding(k)
     if mode == "resize":
         extra = 1 if resize_mode == "bilinear" else 0
@@ -179,8 +179,8 @@ class CircularTransposedUpsample(TransposedUpsample):
             if over:
                 wrapped.narrow(dim, 0, over).add_(full.narrow(dim, p + period, over))
             full = wrapped
-        if conv.bias is not None:
-            full = full + conv.bias[:, None, None]
+        if conv.bias is not None:  # after the wrap, or the overlap would carry it twice; in place: no new map
+            full = full.add_(conv.bias[:, None, None]) if not full.requires_grad else full + conv.bias[:, None, None]
         return full
 
 
@@ -254,7 +254,7 @@ class SpatialGenerator(nn.Module):
             if not last:
                 if norm:
                     layers[f"norm{i}"] = nn.BatchNorm2d(c_out)
-                layers[f"act{i}"] = nn.ReLU()
+                layers[f"act{i}"] = nn.ReLU(inplace=True)  # nothing needs the map before it: save a pass
             if pad_and_crop:
                 layers[f"crop{i}"] = Crop(SCALE * before, SCALE * after)
             c_in = c_out
