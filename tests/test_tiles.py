@@ -20,7 +20,6 @@ from deconvgan.tiles import (
     write_texture_png,
 )
 
-
 # Float rounding only: a window and the whole image go through convolutions of different sizes, whose
 # kernels sum in different orders (and split the work between threads differently).
 TOLERANCE = 1e-4
