@@ -30,13 +30,16 @@ from pathlib import Path
 import _runs
 from _runs import Row, add_run_arguments, choices, data_root, minutes, run_row
 
-from deconvgan.runfiles import SNAPSHOT_FILE
+from deconvgan.runfiles import CONFIG_FILE, SNAPSHOT_FILE, STATS_FILE
 
 TEXTURES = ("bark", "bricks", "grass", "gravel", "leaves", "rusty_metal", "sand", "wood")
 SIZES = (1024, 4096, 8192)
 # The shared photographs are 1024 px; at half size a 64-pixel crop holds as many pebbles, planks or
 # bricks as the preset's own (512-px) sample does.
 SCALE = 0.5
+# Materials that look the same turned by 90 degrees: these train with quarter turns (data.rot90);
+# sand ripples, wood grain, bark, bricks and grass blades have a direction and keep it.
+ISOTROPIC = ("gravel", "leaves", "rusty_metal")
 
 
 def preset_kimg() -> float:
@@ -49,17 +52,27 @@ def preset_kimg() -> float:
 def texture_row(name: str, root: str, kimg: float, seed: int) -> Row:
     path = Path(root) / "textures" / f"{name}.jpg"
     return Row(name=f"{name}-{kimg:g}kimg-seed{seed}", preset="texture", kimg=kimg, seed=seed,
-               sets=("data.source=folder", f"data.path={path}", f"data.scale={SCALE:g}"),
+               sets=("data.source=folder", f"data.path={path}", f"data.scale={SCALE:g}",
+                     f"data.rot90={'true' if name in ISOTROPIC else 'false'}"),
                metrics=("sifid", "diversity", "seam", "spectral"),
                labels={"texture": name})
 
 
-def training_table(results: list[dict]) -> str:
-    lines = ["| texture | training images/s | training time | SIFID | seam (tileable) | seam (unbounded) | "
-             "diversity (real crops) |", "|---|---|---|---|---|---|---|"]
+def quarter_turns(out: Path, row: str) -> str:
+    """Whether the row's run trained with quarter turns, read from the run's own config."""
+    from deconvgan.configio import load_config
+
+    run = sorted((out / row).glob("[0-9]*-*"))[-1]
+    return "yes" if load_config(run / CONFIG_FILE).data.rot90 else "no"
+
+
+def training_table(results: list[dict], out: Path) -> str:
+    lines = ["| texture | quarter turns | training images/s | training time | SIFID | seam (tileable) | "
+             "seam (unbounded) | diversity (real crops) |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         m = r["metrics"]
-        lines.append(f"| {r['texture']} | {r['images_per_s']:.1f} | {minutes(r['train_wall_s'])} ({r['kimg']:g} kimg) "
+        lines.append(f"| {r['texture']} | {quarter_turns(out, r['row'])} | {r['images_per_s']:.1f} | "
+                     f"{minutes(r['train_wall_s'])} ({r['kimg']:g} kimg) "
                      f"| {m['sifid']:.2f} | {m['seam']:.3f} | {m['seam-unbounded']:.2f} | "
                      f"{m['diversity']:.3f} ({m['diversity-real']:.3f}) |")
     return "\n".join(lines)
@@ -155,6 +168,26 @@ def generation_table(snapshot: Path, sizes: list[int], threads: int) -> str:
     return "\n".join(lines)
 
 
+def preset_training_speed(threads: int, steps: int = 60) -> float:
+    """Images/s of the texture preset's training loop on its embedded sample, at ``threads`` threads.
+
+    The loop logs every step; images over the total time of the logged steps, the first (warm-up) left out.
+    """
+    import torch
+    from _loop_speed import timed_config
+    from _timing import interval_images_per_s
+
+    from deconvgan.data.crops import load_texture_sources
+    from deconvgan.training import train
+
+    torch.set_num_threads(threads)
+    cfg = timed_config("texture", [], steps)
+    sources = load_texture_sources(cfg.data, cfg.model.channels, cfg.model.resolution)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = train(cfg, run_dir=Path(tmp) / "run", dataset=sources).run_dir
+        return interval_images_per_s(run_dir / STATS_FILE, cfg.train.batch_size)
+
+
 # --- the README picture ------------------------------------------------------------------------------
 
 
@@ -196,15 +229,21 @@ def main() -> int:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="generation sizes (pixels per side)")
     parser.add_argument("--generation-only", action="store_true", help="skip training; time generation")
     parser.add_argument("--picture", type=Path, help="write the README picture (first texture's snapshot) here")
+    parser.add_argument("--speed-only", action="store_true", help="only time the preset's training loop")
     args = parser.parse_args()
     root = data_root(args.data_root)
     names = choices(parser, "--textures", args.textures, TEXTURES)
     threads = args.threads or os.cpu_count() or 1
     rows = [texture_row(n, root, args.kimg, args.seed) for n in names]
+    if args.speed_only:
+        rate = preset_training_speed(threads)
+        print(f"texture preset: {rate:.1f} training images/s on {threads} thread(s): "
+              f"{args.kimg:g} kimg in {args.kimg * 1000 / rate / 60:.1f} min")
+        return 0
     if not args.generation_only:
         results = [run_row(row, args.out, root, args.threads) for row in rows]
         print(f"\n`python benchmarks/texture.py --threads {threads}` (texture preset, {args.kimg:g} kimg each):\n")
-        print(training_table(results), flush=True)
+        print(training_table(results, args.out), flush=True)
     first = sorted((args.out / rows[0].name).glob("[0-9]*-*"))
     if not first or not (first[-1] / SNAPSHOT_FILE).is_file():
         raise SystemExit(f"no trained snapshot under {args.out / rows[0].name}: run the training rows first")

@@ -79,8 +79,13 @@ def texture_bands(generator: nn.Module, seed: int, height: int, width: int, *, t
     period = (height, width) if tileable else None
     for top in range(0, height, tile):
         band_h = min(tile, height - top)
-        yield torch.cat([generate_window(generator, seed, top, left, band_h, min(tile, width - left), period)
-                         for left in range(0, width, tile)], dim=2)
+        band = None
+        for left in range(0, width, tile):
+            window = generate_window(generator, seed, top, left, band_h, min(tile, width - left), period)
+            if band is None:  # written in place, tile by tile: no second copy of the band
+                band = window.new_empty(window.shape[0], band_h, width)
+            band[:, :, left:left + window.shape[2]] = window
+        yield band
 
 
 def generate_texture(generator: nn.Module, seed: int, height: int, width: int, *, tileable: bool = False,
@@ -108,8 +113,8 @@ def whole_texture(generator: nn.Module, seed: int, height: int, width: int, *, t
 def to_pixels(image: torch.Tensor, bits: int = 8) -> np.ndarray:
     """float ``[C, h, w]`` in [-1, 1] -> ``[h, w, C]`` uint8 (bits=8) or uint16 (bits=16), rounded."""
     top = 2**bits - 1
-    scaled = image.detach().float().add(1).mul(top / 2).round().clamp(0, top).permute(1, 2, 0).cpu().numpy()
-    return scaled.astype(np.uint8 if bits == 8 else np.uint16)
+    scaled = image.detach().float().add(1).mul_(top / 2).round_().clamp_(0, top)  # as images.to_uint8 rounds
+    return scaled.permute(1, 2, 0).cpu().numpy().astype(np.uint8 if bits == 8 else np.uint16)
 
 
 def write_texture_png(generator: nn.Module, seed: int, height: int, width: int, path: str | Path, *,
