@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 from importlib import resources
+from pathlib import Path
 
 import pytest
 import yaml
@@ -58,8 +59,8 @@ def test_presets_resolve(name, capsys):
     resolved = _leaves(cfg.to_dict())
     # Every value the preset's YAML sets is the resolved value (the seed-64 folder comes from --data).
     written = _leaves(yaml.safe_load(resources.files("deconvgan.configs").joinpath(f"{name}.yaml").read_text()))
-    if name == "seed-64":
-        written["data.path"] = "some/folder"
+    if name == "seed-64":  # --data: saved absolute, and the run is named after the data
+        written["data.path"], written["name"] = str(Path("some/folder").resolve()), "folder-seed"
     assert len(written) >= 8 and {k: resolved.get(k, "<missing>") for k in written} == written
     # The dry run prints exactly that config, and the schedule's length in steps of the preset's batch.
     assert main(["train", name, "--dry-run", *extra]) == 0
@@ -77,7 +78,9 @@ def test_flags_map_to_config_keys():
     assert (cfg.data.source, cfg.data.root, cfg.train.seed, cfg.train.batch_size) == ("fashion-mnist", "/data", 5, 32)
     assert cfg.train.phases[0].kimg == 3.0
     folder = resolve_train_config(build_parser().parse_args(["train", "--data", "my images/"]))
-    assert (folder.data.source, folder.data.path) == ("folder", "my images/")
+    # the path is saved absolute (evaluate finds it from anywhere), the run named after the data
+    assert (folder.data.source, folder.data.path) == ("folder", str(Path("my images").resolve()))
+    assert folder.name == "my images-dcgan" and cfg.name == "fashion-mnist-dcgan"
 
 
 def test_train_sample_interpolate_info(run_dir, tmp_path, capsys):

@@ -8,12 +8,20 @@ A **training state** is one ``.safetensors`` file too: G, D and the moving avera
 optimisers' moment tensors, the torch RNG state, and as JSON metadata the full run config, the
 step, the schedule position and the optimisers' hyper-parameters. Nothing in either file can run
 code when loaded. Both are written atomically (:mod:`deconvgan.atomic`).
+
+Both carry in their metadata ``tensor_sha256``: the first 16 hex digits of the SHA-256 of each
+tensor's bytes, checked on load, so flipped bytes inside a tensor are refused instead of sampled.
+Files written before checksums existed have no such field and load as before. Loading also refuses
+non-finite floating-point values; a module's weights must have the dtypes the architecture makes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,12 +47,69 @@ def _save(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str
     # safetensors wants contiguous tensors that share no storage; clone what must be cloned.
     flat = {k: v.detach().contiguous().clone() if _shares_storage(v) else v.detach().contiguous()
             for k, v in tensors.items()}
+    metadata = {**metadata, CHECKSUM_KEY: {k: _checksum(v) for k, v in flat.items()}}
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
-    write_with(path, lambda tmp: save_file(flat, str(tmp), metadata=meta))
+    write_with(path, lambda tmp: _save_file(flat, tmp, meta))
+
+
+def _save_file(tensors: dict[str, torch.Tensor], tmp: Path, metadata: dict[str, str]) -> None:
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+    except SafetensorError as exc:  # safetensors reports a failed write (disk full, ...) as its own error type:
+        found = re.search(r"I/O error: (.*?) \(os error (\d+)\)", str(exc))  # make it the OSError it is
+        if found is None:
+            raise
+        raise OSError(int(found.group(2)), found.group(1)) from None
 
 
 def _shares_storage(t: torch.Tensor) -> bool:
     return t.untyped_storage().nbytes() != t.numel() * t.element_size()
+
+
+CHECKSUM_KEY = "tensor_sha256"  # metadata field: {tensor name: first 16 hex digits of sha256 of its bytes}
+
+
+def _checksum(t: torch.Tensor) -> str:
+    # The raw bytes as stored (any dtype, bfloat16 too, which numpy cannot hold): view them as uint8.
+    data = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+    return hashlib.sha256(data.tobytes()).hexdigest()[:16]
+
+
+def _verify(path: Path, what: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Checksums (when the file has them) and finiteness of every tensor, as one-line errors."""
+    if CHECKSUM_KEY in metadata:
+        sums = _json_field(path, metadata, CHECKSUM_KEY)
+        if not isinstance(sums, dict) or set(sums) != set(tensors):
+            raise CheckpointError(f"{path}: its tensor checksums do not list its tensors: the file was altered; "
+                                  f"use another {what}")
+        for key, value in tensors.items():
+            if _checksum(value) != sums[key]:
+                raise CheckpointError(f"{path}: tensor {key} fails its checksum (the file is corrupt: flipped bytes "
+                                      f"on disk or in transfer); use another {what}, e.g. one under snapshots/")
+    for key, value in tensors.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{path}: tensor {key} holds NaN or infinite values (saved from a run that "
+                                  f"diverged?); use an earlier {what}")
+
+
+def _int_field(path: str | Path, metadata: dict[str, str], key: str, default: str | None = None) -> int:
+    raw = metadata.get(key, default)
+    try:
+        value = json.loads(raw) if raw is not None else None
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CheckpointError(f"{path}: metadata field {key!r} is {raw!r}, not an integer: the file is not one "
+                              "deconvgan wrote (or was edited); use another")
+    return value
+
+
+def _float_field(path: str | Path, metadata: dict[str, str], key: str) -> float:
+    value = _json_field(path, metadata, key)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise CheckpointError(f"{path}: metadata field {key!r} is {metadata[key]!r}, not a finite number: the file "
+                              "is not one deconvgan wrote (or was edited); use another")
+    return float(value)
 
 
 def _open(path: str | Path, expected_format: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -69,13 +134,24 @@ def _open(path: str | Path, expected_format: str) -> tuple[dict[str, torch.Tenso
         raise CheckpointError(f"{path}: a safetensors file without deconvgan metadata, not a {what}")
     if fmt != expected_format:
         raise CheckpointError(f"{path}: holds a {fmt!r}, expected a {what} ({expected_format!r})")
-    version = int(metadata.get("format_version", "0"))
+    version = _int_field(path, metadata, "format_version", "0")
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: written by deconvgan {metadata.get('package_version', '?')} in format {version}; "
             f"this deconvgan {__version__} reads format <= {FORMAT_VERSION}: upgrade deconvgan"
         )
+    _verify(path, what, tensors, metadata)
     return tensors, metadata
+
+
+def read_format(path: str | Path) -> str | None:
+    """The ``format`` metadata of a safetensors file (:data:`SNAPSHOT_FORMAT`, :data:`STATE_FORMAT`), or None
+    for anything else, unreadable files included. Reads the header only."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return (f.metadata() or {}).get("format")
+    except (SafetensorError, OSError, ValueError):
+        return None
 
 
 def _json_field(path: str | Path, metadata: dict[str, str], key: str) -> Any:
@@ -108,7 +184,21 @@ def load_module_weights(path: str | Path, module: nn.Module, state: dict[str, to
                 f"{path}: {what} weight {key} has shape {tuple(value.shape)}, "
                 f"the architecture needs {tuple(expected[key].shape)}"
             )
+        if value.dtype != expected[key].dtype:  # load_state_dict would cast silently (int or half weights)
+            raise CheckpointError(f"{path}: {what} weight {key} is {str(value.dtype).removeprefix('torch.')}, "
+                                  f"the architecture needs {str(expected[key].dtype).removeprefix('torch.')}: "
+                                  "not a file deconvgan wrote; use another")
     module.load_state_dict(state)
+
+
+def load_optimizer_state(path: str | Path, optimizer: torch.optim.Optimizer, state: dict[str, Any], what: str) -> None:
+    """Load ``state`` into ``optimizer`` with a one-line error naming ``path`` when it does not fit."""
+    try:
+        optimizer.load_state_dict(state)
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path}: the {what} optimizer state does not fit the model ({reason}); "
+                              "use a training state of this run") from None
 
 
 # --- snapshots ----------------------------------------------------------------------------------
@@ -125,13 +215,15 @@ class SnapshotInfo:
     kimg: float
     run_name: str
     dataset: str
+    class_names: tuple[str, ...] = ()  # conditional models: the name of each class id (metadata "class_names")
 
 
 def save_snapshot(
     path: str | Path, generator: nn.Module, model_cfg: ModelConfig, *,
     step: int = 0, kimg: float = 0.0, run_name: str = "", dataset: str = "",
+    class_names: tuple[str, ...] = (),
 ) -> None:
-    """Write the generator's weights and config to ``path`` atomically."""
+    """Write the generator's weights and config to ``path`` atomically (``class_names``: conditional models)."""
     metadata = {
         "format": SNAPSHOT_FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -142,6 +234,8 @@ def save_snapshot(
         "run_name": run_name,
         "dataset": dataset,
     }
+    if class_names:
+        metadata["class_names"] = list(class_names)
     _save(path, generator.state_dict(), metadata)
 
 
@@ -156,12 +250,25 @@ def read_snapshot_info(path: str | Path) -> tuple[SnapshotInfo, dict[str, torch.
         path=Path(path),
         model=model_cfg,
         package_version=metadata.get("package_version", "?"),
-        step=int(_json_field(path, metadata, "step")),
-        kimg=float(_json_field(path, metadata, "kimg")),
+        step=_int_field(path, metadata, "step"),
+        kimg=_float_field(path, metadata, "kimg"),
         run_name=metadata.get("run_name", ""),
         dataset=metadata.get("dataset", ""),
+        class_names=_class_names(path, metadata, model_cfg.num_classes),
     )
     return info, tensors
+
+
+def _class_names(path: str | Path, metadata: dict[str, str], num_classes: int) -> tuple[str, ...]:
+    """The snapshot's class names; the ids as strings when it has none; () for unconditional models."""
+    if not num_classes:
+        return ()
+    if "class_names" not in metadata:
+        return tuple(str(i) for i in range(num_classes))
+    names = _json_field(path, metadata, "class_names")
+    if not isinstance(names, list) or len(names) != num_classes or not all(isinstance(n, str) for n in names):
+        raise CheckpointError(f"{path}: metadata class_names is not a list of {num_classes} names")
+    return tuple(names)
 
 
 def load_snapshot(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, SnapshotInfo]:
@@ -206,6 +313,9 @@ class TrainingState:
     opt_d: dict[str, Any]
     rng_cpu: torch.Tensor
     world_size: int = 1  # processes the run trained on when this state was written
+    augment: dict[str, float] | None = None  # ADA's p and accumulators (training.augment.AdaptiveP.state_dict)
+    lr_scale: float = 1.0  # the divergence guard's rollbacks multiply the configured learning rates by this
+    rollbacks: int = 0  # rollbacks the divergence guard has made so far in this run
 
 
 def _flatten_optimizer(prefix: str, state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], Any]:
@@ -216,10 +326,14 @@ def _flatten_optimizer(prefix: str, state_dict: dict[str, Any]) -> tuple[dict[st
     return tensors, state_dict["param_groups"]
 
 
-def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], groups: Any) -> dict[str, Any]:
+def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], groups: Any,
+                         path: str | Path = "") -> dict[str, Any]:
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in _unprefixed(f"{prefix}.state", tensors).items():
         index, _, name = key.partition(".")
+        if not index.isdigit() or not name:
+            raise CheckpointError(f"{path}: tensor {prefix}.state.{key} is not named <parameter index>.<name>: "
+                                  "the file is not one deconvgan wrote; use another training state")
         state.setdefault(int(index), {})[name] = value
     for group in groups:
         if "betas" in group:
@@ -246,10 +360,32 @@ def save_training_state(path: str | Path, state: TrainingState) -> None:
         "wall_time_s": state.wall_time_s,
         "has_ema": state.generator_ema is not None,
         "world_size": state.world_size,
+        **({"augment": state.augment} if state.augment is not None else {}),
         "opt_g.param_groups": opt_g_groups,
         "opt_d.param_groups": opt_d_groups,
+        "lr_scale": state.lr_scale,
+        "rollbacks": state.rollbacks,
     }
     _save(path, tensors, metadata)
+
+
+def _param_groups(path: str | Path, metadata: dict[str, str], key: str) -> list[dict[str, Any]]:
+    groups = _json_field(path, metadata, key)
+    if (not isinstance(groups, list) or not groups
+            or not all(isinstance(g, dict) and isinstance(g.get("params"), list) for g in groups)):
+        raise CheckpointError(f"{path}: metadata {key!r} is not a non-empty list of parameter groups: "
+                              "the file is not one deconvgan wrote (or was edited); use another training state")
+    return groups
+
+
+def _augment_state(path: str | Path, metadata: dict[str, str]) -> dict[str, float]:
+    state = _json_field(path, metadata, "augment")
+    keys = ("p", "sign_sum", "count")
+    if not isinstance(state, dict) or not all(isinstance(state.get(k), (int, float)) for k in keys) \
+            or not 0 <= state["p"] <= 1:
+        raise CheckpointError(f"{path}: metadata 'augment' is not {{p in [0, 1], sign_sum, count}}: the file is not "
+                              "one deconvgan wrote (or was edited); use another training state")
+    return {k: float(state[k]) for k in keys}
 
 
 def load_training_state(path: str | Path) -> TrainingState:
@@ -259,18 +395,29 @@ def load_training_state(path: str | Path) -> TrainingState:
         config = from_dict(Config, _json_field(path, metadata, "config"))
     except ConfigError as exc:
         raise CheckpointError(f"{path}: its run config is not valid here ({exc})") from None
-    if "rng.cpu" not in tensors:
-        raise CheckpointError(f"{path}: training state without its RNG state (rng.cpu)")
+    if "rng.cpu" not in tensors or tensors["rng.cpu"].dtype != torch.uint8:
+        raise CheckpointError(f"{path}: training state without its RNG state (rng.cpu, uint8)")
+    step = _int_field(path, metadata, "step")
+    if not 0 <= step <= config.train.total_steps:
+        raise CheckpointError(f"{path}: step {step} lies outside its own schedule of {config.train.total_steps} "
+                              "steps: the file is not one deconvgan wrote (or was edited); use another training state")
+    lr_scale = _float_field(path, metadata, "lr_scale") if "lr_scale" in metadata else 1.0
+    if not 0 < lr_scale <= 1:
+        raise CheckpointError(f"{path}: metadata field 'lr_scale' is {lr_scale}, not in (0, 1]; use another "
+                              "training state")
     return TrainingState(
         config=config,
-        step=int(_json_field(path, metadata, "step")),
-        wall_time_s=float(_json_field(path, metadata, "wall_time_s")),
+        step=step,
+        wall_time_s=_float_field(path, metadata, "wall_time_s"),
         generator=_unprefixed("G", tensors),
         discriminator=_unprefixed("D", tensors),
         generator_ema=_unprefixed("G_ema", tensors) if _json_field(path, metadata, "has_ema") else None,
-        opt_g=_unflatten_optimizer("opt_g", tensors, _json_field(path, metadata, "opt_g.param_groups")),
-        opt_d=_unflatten_optimizer("opt_d", tensors, _json_field(path, metadata, "opt_d.param_groups")),
+        opt_g=_unflatten_optimizer("opt_g", tensors, _param_groups(path, metadata, "opt_g.param_groups"), path),
+        opt_d=_unflatten_optimizer("opt_d", tensors, _param_groups(path, metadata, "opt_d.param_groups"), path),
         rng_cpu=tensors["rng.cpu"],
-        world_size=int(metadata.get("world_size", "1")),
+        world_size=_int_field(path, metadata, "world_size", "1"),
+        augment=_augment_state(path, metadata) if "augment" in metadata else None,
+        lr_scale=lr_scale,
+        rollbacks=_int_field(path, metadata, "rollbacks", "0"),
     )
 

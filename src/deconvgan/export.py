@@ -189,6 +189,10 @@ def _require(*modules: str) -> list[Any]:
 def _prepare(snapshot_path: str | Path, out_path: str | Path | None, fmt: str) -> tuple[nn.Module, SnapshotInfo, Path]:
     source = resolve_snapshot_path(snapshot_path)
     generator, info = load_snapshot(source)  # eval mode, CPU; one-line CheckpointError if unusable
+    if info.model.num_classes:
+        raise ExportError(f"{source}: a class-conditional generator (model.num_classes={info.model.num_classes}) "
+                          "takes the class as a second input, which export does not support yet; sample it with "
+                          "`deconvgan sample --class`")
     out = Path(out_path) if out_path is not None else default_out_path(source, fmt)
     if out.is_dir():
         out = out / default_out_path(source, fmt).name

@@ -58,6 +58,15 @@ def draw_latents(cfg: ModelConfig, n: int, gen: torch.Generator, device: torch.d
     return _assemble(cfg, local, per_image, 0, 0)
 
 
+def draw_labels(cfg: ModelConfig, n: int, gen: torch.Generator,
+                device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """Class ids for a training batch of a conditional model: int64 ``[n]`` uniform over
+    ``0..num_classes-1`` drawn from ``gen``; None (and no draw) for an unconditional model."""
+    if not cfg.num_classes:
+        return None
+    return torch.randint(0, cfg.num_classes, (n,), device=device, generator=gen)
+
+
 def _block(cfg: ModelConfig, seed: int, by: int, bx: int) -> torch.Tensor:
     gen = make_generator(derive_seed(seed, "field", by, bx))
     return torch.randn(cfg.local_channels, BLOCK, BLOCK, generator=gen)  # [L, BLOCK, BLOCK]

@@ -21,11 +21,15 @@ SAMPLES_DIR = "samples"  # sample grids and their animation
 SNAPSHOTS_DIR = "snapshots"  # one snapshot per snapshot interval
 PROGRESS_GIF = "progress.gif"  # the sample grids as an animation, in SAMPLES_DIR
 GRID_GLOB = "grid-*.png"  # matches every grid_name()
+REALS_GRID = "reals.png"  # in SAMPLES_DIR: training images as the loop sees them, written when a run starts
 
 
 def grid_name(step: int) -> str:
     """File name (in :data:`SAMPLES_DIR`) of the sample grid drawn after generator step ``step``."""
     return f"grid-{step:07d}.png"
+
+
+STEP_SNAPSHOT_GLOB = "step-*.safetensors"  # matches every step_snapshot_name(); they sort by step
 
 
 def step_snapshot_name(step: int) -> str:

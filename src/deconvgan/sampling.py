@@ -8,6 +8,8 @@ into the layers before them (:func:`deconvgan.models.fuse_for_inference`).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -15,9 +17,12 @@ from deconvgan.errors import ConfigError
 from deconvgan.images import to_uint8
 from deconvgan.models.fuse import fuse_for_inference
 
+MAX_SEEDS = 100_000  # images one command draws; a bigger range is a typo (0-99999999999 would exhaust memory)
+
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-3,10"`` -> ``[0, 1, 2, 3, 10]`` (ranges inclusive, order kept, duplicates kept)."""
+    """``"0-3,10"`` -> ``[0, 1, 2, 3, 10]`` (ranges inclusive, order kept, duplicates kept), at most
+    :data:`MAX_SEEDS` of them."""
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -30,6 +35,8 @@ def parse_seeds(text: str) -> list[int]:
             raise ConfigError(f"seeds {text!r}: {part!r} is not a number or a range like 0-63") from None
         if last < first:
             raise ConfigError(f"seed range {part!r} runs backwards: write {last}-{first}")
+        if len(seeds) + last - first + 1 > MAX_SEEDS:  # checked before the list is built
+            raise ConfigError(f"seeds {text!r} name more than {MAX_SEEDS} images: draw fewer per command")
         seeds.extend(range(first, last + 1))
     if not seeds:
         raise ConfigError(f"seeds {text!r} names no seed: write e.g. 0-63 or 1,5,9")
@@ -44,8 +51,8 @@ def latents_for_seeds(seeds: list[int], latent_dim: int, truncation: float | Non
     ``truncation`` t (e.g. 1.0): a truncated normal on [-t, t] instead (the truncation trick of
     BigGAN: less variety, higher typical quality). None keeps the full normal.
     """
-    if truncation is not None and truncation <= 0:
-        raise ConfigError(f"truncation={truncation} must be > 0 (or omitted for none)")
+    if truncation is not None and not 0 < truncation < math.inf:  # NaN fails this too
+        raise ConfigError(f"truncation={truncation} must be a finite number > 0 (or omitted for none)")
     rows = []
     for seed in seeds:
         gen = torch.Generator().manual_seed(seed)
@@ -58,11 +65,40 @@ def latents_for_seeds(seeds: list[int], latent_dim: int, truncation: float | Non
     return torch.stack(rows)
 
 
+def parse_class(text: str, class_names: tuple[str, ...]) -> int | None:
+    """``--class`` of a conditional model: a class id (``"3"``) or name (``"Sneaker"``) -> its id;
+    ``"all"`` -> None (every class). ConfigError naming the classes otherwise."""
+    if not class_names:
+        raise ConfigError(f"--class {text}: this snapshot's generator is not class-conditional (model.num_classes=0); "
+                          "drop --class")
+    if text == "all":
+        return None
+    if text in class_names:
+        return class_names.index(text)
+    if text.isdigit() and int(text) < len(class_names):
+        return int(text)
+    shown = ", ".join(class_names[:12]) + (f", ... ({len(class_names)} classes)" if len(class_names) > 12 else "")
+    raise ConfigError(f"--class {text!r} is not a class of this snapshot: give an id 0..{len(class_names) - 1}, "
+                      f"a name ({shown}) or all")
+
+
+def labels_for_seeds(seeds: list[int], num_classes: int, class_id: int | None = None) -> torch.Tensor:
+    """int64 [len(seeds)] classes for a conditional model: ``class_id`` for every seed, or by default
+    ``seed mod num_classes`` -- like the latent, a function of the seed alone."""
+    if class_id is not None:
+        return torch.full((len(seeds),), class_id, dtype=torch.int64)
+    return torch.tensor(seeds, dtype=torch.int64) % num_classes
+
+
 @torch.inference_mode()
 def generate(
     generator: nn.Module, latents: torch.Tensor, batch_size: int = 256, *, fuse: bool = True,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """uint8 [N, C, H, W] images for [N, latent_dim] latents, in eval mode, ``batch_size`` at a time.
+
+    ``labels`` int64 [N]: the class of each image, for class-conditional generators (without them a
+    conditional generator draws sample ``i`` of class ``i mod K``; see :mod:`deconvgan.models.conditional`).
 
     ``fuse`` runs a copy of the generator with its BatchNorms folded into the preceding layers
     (:func:`~deconvgan.models.fuse.fuse_for_inference`): the same function up to float rounding,
@@ -75,7 +111,13 @@ def generate(
         generator.eval()
         device = next(generator.parameters()).device
         model = fuse_for_inference(generator) if fuse else generator
-        chunks = [to_uint8(model(part.to(device))) for part in latents.split(batch_size)]
+        if labels is None:
+            chunks = [to_uint8(model(part.to(device))) for part in latents.split(batch_size)]
+        else:
+            if labels.shape != latents.shape[:1]:
+                raise ValueError(f"labels {tuple(labels.shape)} do not match latents {tuple(latents.shape)}")
+            chunks = [to_uint8(model(part.to(device), y.to(device)))
+                      for part, y in zip(latents.split(batch_size), labels.split(batch_size), strict=True)]
         return torch.cat(chunks)
     finally:
         for module, training in modes.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -118,14 +119,18 @@ def test_an_error_mid_loop_propagates_and_closes_every_file(make_config, blobs, 
 
 
 def test_ctrl_c_still_saves_the_state_and_closes_every_file(make_config, blobs, tmp_path, monkeypatch):
-    def interrupt(*args, **kwargs):
-        raise KeyboardInterrupt
+    real_g_step = loop._g_step
+
+    def interrupt(*args, **kwargs):  # Ctrl-C in the middle of the first step: it ends, then the state is saved
+        os.kill(os.getpid(), signal.SIGINT)
+        real_g_step(*args, **kwargs)
 
     monkeypatch.setattr(loop, "_g_step", interrupt)
     result = train(make_config(), run_dir=tmp_path / "run", dataset=blobs)
-    assert result.interrupted and result.step == 0
+    assert result.interrupted and result.step == 1 and result.stop_signal == "SIGINT"
     assert (tmp_path / "run" / "training-state.safetensors").is_file()
     assert _open_files_under(tmp_path / "run") == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
 
 
 def _join_single_process_group(tmp_path: Path) -> None:

@@ -23,13 +23,16 @@ class ImageDataset:
 
     ``images`` is uint8 ``[N, C, H, W]`` (contiguous, H = W = resolution), *not* normalised and
     not flipped: the training loop maps each batch to [-1, 1] and applies flips itself.
-    ``labels`` is int64 ``[N]`` (class ids) or None when the source has no labels (folders).
+    ``labels`` is int64 ``[N]`` (class ids) or None when the source has no labels (flat folders).
+    ``class_names`` names classes ``0..num_classes-1`` where the source has names (folder subfolders,
+    Fashion-MNIST); None means the ids themselves ("0", "1", ...), see :func:`names_of_classes`.
     """
 
     images: torch.Tensor
     labels: torch.Tensor | None
     name: str
     num_classes: int | None
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -44,6 +47,13 @@ class ImageDataset:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+
+def names_of_classes(dataset: ImageDataset) -> tuple[str, ...]:
+    """The dataset's class names, or its class ids as strings; () when it has no labels."""
+    if dataset.labels is None or not dataset.num_classes:
+        return ()
+    return dataset.class_names or tuple(str(i) for i in range(dataset.num_classes))
 
 
 def resolve_data_root(cfg_root: str | None) -> Path:

