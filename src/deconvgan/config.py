@@ -1,11 +1,11 @@
 """Frozen, validated configuration: every knob of a run in one tree of dataclasses.
 
-This module is the schema only. A config is built from defaults, then a YAML file, then
-``--set section.key=value`` overrides by :func:`deconvgan.configio.load_config`. Each dataclass
-validates itself on creation, so a bad value fails at once with a one-line
-:class:`~deconvgan.errors.ConfigError` naming the key and the allowed values.
-The resolved config is written into every run directory and travels inside snapshots (the
-``model`` section), so a snapshot alone rebuilds its generator.
+This module is the schema only; its ``model`` section lives in :mod:`deconvgan.modelconfig` and is
+re-exported here. A config is built from defaults, then a YAML file, then ``--set section.key=value``
+overrides by :func:`deconvgan.configio.load_config`. Each dataclass validates itself on creation, so a
+bad value fails at once with a one-line :class:`~deconvgan.errors.ConfigError` naming the key and the
+allowed values. The resolved config is written into every run directory and travels inside snapshots
+(the ``model`` section), so a snapshot alone rebuilds its generator.
 """
 
 from __future__ import annotations
@@ -16,14 +16,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deconvgan.errors import ConfigError
+from deconvgan.modelconfig import (  # noqa: F401  (re-exported: the schema is imported from here)
+    ARCHITECTURES,
+    D_NORMS,
+    G_NORMS,
+    MLP_ACTIVATIONS,
+    RESIZE_MODES,
+    UPSAMPLERS,
+    ModelConfig,
+    base_resolution,
+    check_choice,
+    check_positive,
+)
 from deconvgan.runfiles import DEFAULT_RUNS_DIR
 
-UPSAMPLERS = ("transposed", "resize", "pixelshuffle")  # each built by models.upsample.make_upsample
-RESIZE_MODES = ("nearest", "bilinear")  # torch interpolation modes of upsample=resize
-ARCHITECTURES = ("dcgan", "seed", "mlp", "spatial")
-G_NORMS = ("batch", "none")
-D_NORMS = ("batch", "spectral", "none")
-MLP_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 LOSSES = ("minimax", "nonsaturating", "hinge", "wasserstein", "least-squares")
 DATA_SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", "folder", "texture-sample")
 # Metrics the training loop can keep the best snapshot by; the result key each compares lives beside the
@@ -32,140 +38,6 @@ TRAINING_METRICS = ("fd-classifier", "fid", "kid", "spectral", "mode-coverage")
 ON_DIVERGENCE = ("stop", "rollback")  # what the divergence guard does (deconvgan.training.guard)
 AUGMENTS = ("none", "diffaugment", "ada")  # augmentation of D's inputs: deconvgan.training.augment
 AUGMENT_OPS = ("color", "translation", "cutout")  # DiffAugment's policy (Zhao et al. 2020)
-
-
-def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{key}={value!r} is not one of {', '.join(choices)}")
-
-
-def _check_positive(key: str, value: float, *, allow_zero: bool = False) -> None:
-    if not math.isfinite(value):  # NaN passes both comparisons below, and infinity is no length or rate
-        raise ConfigError(f"{key}={value!r} must be a finite number")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{key}={value!r} must be {'>= 0' if allow_zero else '> 0'}")
-
-
-def base_resolution(resolution: int) -> int:
-    """The side of the generator's first feature map: halve while even and the half is >= 4.
-
-    16, 32, 64, 128 -> 4; 28 -> 7; 48 -> 6. The generator then doubles it
-    ``log2(resolution / base)`` times.
-    """
-    base = resolution
-    while base % 2 == 0 and base // 2 >= 4:
-        base //= 2
-    return base
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of the generator/discriminator pair; stored inside every snapshot."""
-
-    arch: str = "dcgan"  # dcgan | seed (the original 64x64 plan) | mlp (the plain GAN baseline) | spatial (textures)
-    # image side in pixels: base * 2^k with base 4..7 (16, 28, 32, 64, 128, ...); spatial: the training crop's
-    # side, a multiple of 2^levels (the generator itself draws any size)
-    resolution: int = 16
-    channels: int = 1  # 1 (grayscale) or 3 (RGB)
-    latent_dim: int = 100
-    g_width: int = 64  # generator channels at the last hidden layer; doubles per level towards the base
-    d_width: int = 64  # discriminator channels at the first layer; doubles per level
-    max_width: int = 512  # cap on channels at any level
-    kernel_size: int = 4  # kernel of every up/down-sampling convolution
-    upsample: str = "transposed"  # transposed | resize | pixelshuffle
-    resize_mode: str = "nearest"  # nearest | bilinear, for upsample=resize
-    g_norm: str = "batch"  # batch | none
-    d_norm: str = "batch"  # batch | spectral | none
-    mlp_hidden: int = 256  # hidden units of the mlp generator
-    mlp_activation: str = "sigmoid"  # sigmoid | tanh | relu: the hidden nonlinearity of the mlp pair
-    mlp_d_hidden: int = 0  # 0: D(x) = s(W3 x + b4) exactly as written; > 0 adds a hidden layer
-    # Mode-collapse remedies in the discriminator (both off by default: D is then unchanged).
-    d_pack: int = 1  # PacGAN (Lin et al. 2018): D judges packs of m samples, stacked along channels
-    d_mbstd: int = 0  # minibatch-stddev group size (Karras et al. 2018): 0 = off, else >= 2; dcgan/seed
-    # arch=spatial (fully convolutional, latent field in): stride-2 blocks in G (and in the patch D),
-    # and the latent field's channels; tileable wraps every block of G around (seamless output)
-    levels: int = 4
-    local_channels: int = 32  # i.i.d. per position
-    global_channels: int = 8  # one vector per image
-    periodic_channels: int = 0  # PSGAN's learned sinusoids; not with tileable
-    tileable: bool = False
-    num_classes: int = 0  # 0: unconditional; K > 0 (dcgan): conditional batch norm in G, projection D
-
-    def __post_init__(self) -> None:
-        _check_choice("model.arch", self.arch, ARCHITECTURES)
-        self._check_conditional()
-        _check_choice("model.upsample", self.upsample, UPSAMPLERS)
-        _check_choice("model.resize_mode", self.resize_mode, RESIZE_MODES)
-        _check_choice("model.g_norm", self.g_norm, G_NORMS)
-        _check_choice("model.d_norm", self.d_norm, D_NORMS)
-        _check_choice("model.mlp_activation", self.mlp_activation, MLP_ACTIVATIONS)
-        if self.channels not in (1, 3):
-            raise ConfigError(f"model.channels={self.channels} must be 1 (grayscale) or 3 (RGB)")
-        for key in ("latent_dim", "g_width", "d_width", "max_width", "kernel_size", "mlp_hidden"):
-            _check_positive(f"model.{key}", getattr(self, key))
-        _check_positive("model.mlp_d_hidden", self.mlp_d_hidden, allow_zero=True)
-        _check_positive("model.d_pack", self.d_pack)
-        _check_positive("model.d_mbstd", self.d_mbstd, allow_zero=True)
-        if self.d_mbstd == 1:
-            raise ConfigError("model.d_mbstd=1: the stddev over a group of one sample is 0; use 0 (off) or >= 2")
-        if self.d_mbstd and self.arch == "mlp":
-            raise ConfigError(
-                "model.d_mbstd needs a convolutional discriminator (it appends a feature map): "
-                "use model.arch=dcgan or seed, or set model.d_mbstd=0"
-            )
-        if self.kernel_size < 2:
-            raise ConfigError(f"model.kernel_size={self.kernel_size} must be >= 2 (stride-2 up/downsampling)")
-        if self.arch == "seed" and self.resolution != 64:
-            raise ConfigError(f"model.resolution={self.resolution}: the seed preset is 64x64; set it to 64")
-        if self.arch == "spatial":
-            self._check_spatial()
-            return
-        if self.tileable:
-            raise ConfigError("model.tileable needs a fully convolutional generator: set model.arch=spatial")
-        if self.resolution < 8 or base_resolution(self.resolution) == self.resolution:
-            raise ConfigError(
-                f"model.resolution={self.resolution} is not base * 2^k with base 4..7 and k >= 1 "
-                "(try 16, 28, 32, 64 or 128)"
-            )
-        if not 4 <= base_resolution(self.resolution) <= 7:
-            raise ConfigError(
-                f"model.resolution={self.resolution} reduces to a {base_resolution(self.resolution)}-pixel "
-                "base; use base * 2^k with base 4..7 (16, 28, 32, 64, 128, ...)"
-            )
-
-    def _check_conditional(self) -> None:
-        _check_positive("model.num_classes", self.num_classes, allow_zero=True)
-        if self.num_classes and self.arch != "dcgan":
-            raise ConfigError(f"model.num_classes={self.num_classes}: class-conditional models exist for "
-                              f"model.arch=dcgan only, not {self.arch}; set model.num_classes=0 or model.arch=dcgan")
-        if self.num_classes and (self.g_norm != "batch" or self.d_pack != 1):
-            raise ConfigError("model.num_classes > 0 needs model.g_norm=batch (classes act through G's batch norms) "
-                              "and model.d_pack=1 (a pack would mix classes)")
-
-    def _check_spatial(self) -> None:
-        _check_positive("model.levels", self.levels)
-        for key in ("local_channels", "global_channels", "periodic_channels"):
-            _check_positive(f"model.{key}", getattr(self, key), allow_zero=True)
-        if self.local_channels + self.global_channels == 0:
-            raise ConfigError("model.local_channels and model.global_channels are both 0: the field would hold "
-                              "no noise; give local_channels > 0")
-        if self.periodic_channels and not self.global_channels:
-            raise ConfigError("model.periodic_channels need global_channels > 0 (their wave vectors come from them)")
-        if self.periodic_channels and self.tileable:
-            raise ConfigError("model.periodic_channels with model.tileable: learned wave vectors do not repeat "
-                              "over an arbitrary tile; set model.periodic_channels=0 or model.tileable=false")
-        stride = 2**self.levels
-        if self.resolution % stride or self.resolution < stride:
-            raise ConfigError(f"model.resolution={self.resolution} (the training crop) must be a multiple of "
-                              f"2^levels = {stride}: try {stride * max(1, self.resolution // stride)}")
-        if self.d_pack != 1 or self.d_mbstd:
-            raise ConfigError("model.d_pack and model.d_mbstd apply to whole-image discriminators; the spatial "
-                              "arch's patch discriminator takes neither: set them to 1 and 0")
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(channels, height, width) of one generated image."""
-        return (self.channels, self.resolution, self.resolution)
 
 
 @dataclass(frozen=True)
@@ -185,14 +57,14 @@ class DataConfig:
     stacked_count: int = 60000  # images in the generated Stacked MNIST set
 
     def __post_init__(self) -> None:
-        _check_choice("data.source", self.source, DATA_SOURCES)
-        _check_choice("data.split", self.split, ("train", "test"))
+        check_choice("data.source", self.source, DATA_SOURCES)
+        check_choice("data.split", self.split, ("train", "test"))
         if self.source == "folder" and not self.path:
             raise ConfigError("data.source=folder needs data.path (the image folder): pass --data PATH")
         if self.max_images is not None:
-            _check_positive("data.max_images", self.max_images)
-        _check_positive("data.stacked_count", self.stacked_count)
-        _check_positive("data.scale", self.scale)
+            check_positive("data.max_images", self.max_images)
+        check_positive("data.stacked_count", self.stacked_count)
+        check_positive("data.scale", self.scale)
 
 
 @dataclass(frozen=True)
@@ -204,9 +76,9 @@ class LossConfig:
     r1_gamma: float = 0.0  # R1 penalty on real images, gamma/2 * E|grad D(x)|^2; 0 turns it off
 
     def __post_init__(self) -> None:
-        _check_choice("loss.kind", self.kind, LOSSES)
-        _check_positive("loss.gp_weight", self.gp_weight, allow_zero=True)
-        _check_positive("loss.r1_gamma", self.r1_gamma, allow_zero=True)
+        check_choice("loss.kind", self.kind, LOSSES)
+        check_positive("loss.gp_weight", self.gp_weight, allow_zero=True)
+        check_positive("loss.r1_gamma", self.r1_gamma, allow_zero=True)
 
 
 @dataclass(frozen=True)
@@ -222,9 +94,9 @@ class PhaseConfig:
         if (self.kimg is None) == (self.steps is None):
             raise ConfigError(f"phase {self.name!r}: give exactly one of kimg or steps")
         if self.kimg is not None:
-            _check_positive(f"phase {self.name!r} kimg", self.kimg)
+            check_positive(f"phase {self.name!r} kimg", self.kimg)
         if self.steps is not None:
-            _check_positive(f"phase {self.name!r} steps", self.steps)
+            check_positive(f"phase {self.name!r} steps", self.steps)
 
     def num_steps(self, batch_size: int) -> int:
         """Generator steps in this phase at the given global batch size."""
@@ -254,10 +126,10 @@ class TrainConfig:
     rollback_lr_factor: float = 0.5
 
     def __post_init__(self) -> None:
-        _check_positive("train.batch_size", self.batch_size)
-        _check_positive("train.g_lr", self.g_lr)
-        _check_positive("train.d_lr", self.d_lr)
-        _check_positive("train.d_steps", self.d_steps)
+        check_positive("train.batch_size", self.batch_size)
+        check_positive("train.g_lr", self.g_lr)
+        check_positive("train.d_lr", self.d_lr)
+        check_positive("train.d_steps", self.d_steps)
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"train.betas={self.betas!r} must be two numbers in [0, 1)")
         if not self.phases:
@@ -265,11 +137,11 @@ class TrainConfig:
         if not self.phases[0].train_d:
             raise ConfigError("train.phases: the first phase must train the discriminator (train_d: true)")
         if self.ema_halflife_kimg is not None:
-            _check_positive("train.ema_halflife_kimg", self.ema_halflife_kimg)
+            check_positive("train.ema_halflife_kimg", self.ema_halflife_kimg)
         if self.ema_rampup is not None:
-            _check_positive("train.ema_rampup", self.ema_rampup)
-        _check_choice("train.on_divergence", self.on_divergence, ON_DIVERGENCE)
-        _check_positive("train.max_rollbacks", self.max_rollbacks, allow_zero=True)
+            check_positive("train.ema_rampup", self.ema_rampup)
+        check_choice("train.on_divergence", self.on_divergence, ON_DIVERGENCE)
+        check_positive("train.max_rollbacks", self.max_rollbacks, allow_zero=True)
         if not 0 < self.rollback_lr_factor < 1:
             raise ConfigError(f"train.rollback_lr_factor={self.rollback_lr_factor!r} must be in (0, 1)")
 
@@ -294,16 +166,16 @@ class AugmentConfig:
     ada_p_init: float = 0.0  # p at the start of a run
 
     def __post_init__(self) -> None:
-        _check_choice("augment.kind", self.kind, AUGMENTS)
+        check_choice("augment.kind", self.kind, AUGMENTS)
         for op in self.policy:
-            _check_choice("augment.policy entry", op, AUGMENT_OPS)
+            check_choice("augment.policy entry", op, AUGMENT_OPS)
         if len(set(self.policy)) != len(self.policy) or (self.kind != "none" and not self.policy):
             raise ConfigError(f"augment.policy={list(self.policy)} must name each op once, and one at least")
         for key, low, high in (("translation", 0, 0.5), ("cutout", 0, 1), ("ada_target", -1, 1), ("ada_p_init", 0, 1)):
             if not low <= getattr(self, key) <= high:
                 raise ConfigError(f"augment.{key}={getattr(self, key)} must be in [{low}, {high}]")
-        _check_positive("augment.ada_interval", self.ada_interval)
-        _check_positive("augment.ada_kimg", self.ada_kimg)
+        check_positive("augment.ada_interval", self.ada_interval)
+        check_positive("augment.ada_kimg", self.ada_kimg)
 
 
 @dataclass(frozen=True)
@@ -332,22 +204,22 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         for key in ("log_every_kimg", "sample_every_kimg", "snapshot_every_kimg", "grid_size", "dist_timeout_s"):
-            _check_positive(f"run.{key}", getattr(self, key))
+            check_positive(f"run.{key}", getattr(self, key))
         for key in ("state_every_minutes", "keep_snapshots"):  # optional
             if getattr(self, key) is not None:
-                _check_positive(f"run.{key}", getattr(self, key))
-        _check_choice("run.amp", self.amp, ("none", "bf16"))
+                check_positive(f"run.{key}", getattr(self, key))
+        check_choice("run.amp", self.amp, ("none", "bf16"))
         if self.metric is not None:
-            _check_choice("run.metric", self.metric, tuple(TRAINING_METRICS))
-        _check_positive("run.metric_every_kimg", self.metric_every_kimg)
+            check_choice("run.metric", self.metric, tuple(TRAINING_METRICS))
+        check_positive("run.metric_every_kimg", self.metric_every_kimg)
         if self.metric_samples < 2:
             raise ConfigError(f"run.metric_samples={self.metric_samples} must be >= 2 (a covariance needs two)")
         if self.dist_backend is not None:
-            _check_choice("run.dist_backend", self.dist_backend, ("gloo", "nccl", "mpi", "ucc"))
+            check_choice("run.dist_backend", self.dist_backend, ("gloo", "nccl", "mpi", "ucc"))
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"run.device={self.device!r} must be auto, cpu, cuda or cuda:N")
         if self.num_threads is not None:
-            _check_positive("run.num_threads", self.num_threads)
+            check_positive("run.num_threads", self.num_threads)
 
 
 @dataclass(frozen=True)
