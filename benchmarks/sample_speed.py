@@ -33,6 +33,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _timing import host_cpu_seconds
+
 MODELS = {  # name -> ModelConfig keyword arguments
     "DCGAN 64x64 RGB": {"resolution": 64, "channels": 3, "g_width": 64},
     "MNIST 28x28": {"resolution": 28, "channels": 1},
@@ -120,21 +122,6 @@ def worker(threads: int, models: dict[str, dict], calls: int, batch: int) -> lis
                          "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))], "calls": len(ms),
                          "images_per_s": batch / statistics.median(throughput[p]), "max_abs_diff": diffs[p]})
     return rows
-
-
-def host_cpu_seconds() -> tuple[float, float] | None:
-    """(busy, steal) CPU-seconds of the whole host since boot, from Linux's /proc/stat; None elsewhere.
-
-    busy: user + nice + system + irq + softirq (guest time is already inside user); steal: time the
-    hypervisor ran someone else on our vCPUs, which slows every timed call as much as a neighbour does.
-    """
-    try:
-        user, nice, system, _idle, _iowait, irq, softirq, steal = (
-            int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9])
-    except (OSError, ValueError):
-        return None
-    tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def timed(run: Callable, z) -> float:
