@@ -38,8 +38,8 @@ SIZES = (1024, 4096, 8192)
 # bricks as the preset's own (512-px) sample does.
 SCALE = 0.5
 # Materials that look the same turned by 90 degrees: these train with quarter turns (data.rot90);
-# sand ripples, wood grain, bark, bricks and grass blades have a direction and keep it.
-ISOTROPIC = ("gravel", "leaves", "rusty_metal")
+# sand ripples, wood grain, bark, bricks, grass blades and the rust's streaks have a direction.
+ISOTROPIC = ("gravel", "leaves")
 
 
 def preset_kimg() -> float:

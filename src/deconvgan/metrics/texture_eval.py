@@ -19,7 +19,7 @@ from deconvgan.seeds import derive_seed, make_generator
 
 TEXTURE_METRICS = ("sifid", "diversity", "seam", "spectral")
 DEFAULT_TEXTURE_SAMPLES = 64  # generated windows and real crops: SIFID is per pair, 64 pairs take seconds
-SEAM_TILES = 4  # whole tiles per seam score
+SEAM_TILES = 16  # whole tiles (of different seeds) per seam score: each holds one seam row, a small sample
 SEAM_TILE_CELLS = 32  # their side in field cells (512 px with 4 levels): large enough to look like a texture
 
 
@@ -57,11 +57,12 @@ def evaluate_texture(generator: nn.Module, model: ModelConfig, data_cfg: DataCon
     real = real_crops(data_cfg, model, num_real, seed)
     fused = fuse_for_inference(generator)
     side = SEAM_TILE_CELLS * fused.scale
-    tiles = [to_uint8(generate_texture(fused, s, side, side, tileable=True)[None])[0] for s in seeds[:SEAM_TILES]]
+    tile_seeds = seeds[:SEAM_TILES]
+    tiles = [to_uint8(generate_texture(fused, s, side, side, tileable=True)[None])[0] for s in tile_seeds]
     report = texture_report(fake, real, tiles)
     report["seam-unbounded"] = sum(
-        seam_score(to_uint8(generate_texture(fused, s, side, side)[None])[0]) for s in seeds[:SEAM_TILES]
-    ) / SEAM_TILES
+        seam_score(to_uint8(generate_texture(fused, s, side, side)[None])[0]) for s in tile_seeds
+    ) / len(tile_seeds)
     keep = {"sifid": ("sifid",), "diversity": ("diversity", "diversity-real"), "seam": ("seam", "seam-unbounded"),
             "spectral": ("spectral", "periodic", "periodic-real")}
     return {key: report[key] for name in metrics for key in keep[name] if key in report}
