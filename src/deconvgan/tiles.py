@@ -147,11 +147,13 @@ def write_texture_png(generator: nn.Module, seed: int, height: int, width: int, 
     return path
 
 
-def sample_textures(generator: nn.Module, seeds: list[int], size: int, *, tileable: bool = False) -> torch.Tensor:
+def sample_textures(generator: nn.Module, seeds: list[int], size: int, *, tileable: bool = False,
+                    fuse: bool = True) -> torch.Tensor:
     """uint8 ``[len(seeds), C, size, size]``: the top-left ``size``-pixel window of each seed's texture
-    (tileable: the whole period of a ``size``-pixel tile). The generator is fused for inference first."""
+    (tileable: the whole period of a ``size``-pixel tile). ``fuse``: run a copy with batch norm folded
+    (pass False for a generator that is already a fused copy)."""
     from deconvgan.images import to_uint8
     from deconvgan.models.fuse import fuse_for_inference
 
-    model = fuse_for_inference(generator)
+    model = fuse_for_inference(generator) if fuse else generator
     return to_uint8(torch.stack([generate_texture(model, seed, size, size, tileable=tileable) for seed in seeds]))

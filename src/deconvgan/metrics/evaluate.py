@@ -180,12 +180,16 @@ def run_metrics(ctx: EvalContext, names: Sequence[str]) -> dict[str, float]:
     return results
 
 
-def parse_metrics(text: str | Sequence[str]) -> tuple[str, ...]:
-    """``"fid,prdc"`` (or a list) -> validated metric names, order kept, duplicates dropped."""
+def parse_metrics(text: str | Sequence[str], allowed: Sequence[str] | None = None) -> tuple[str, ...]:
+    """``"fid,prdc"`` (or a list) -> validated metric names, order kept, duplicates dropped.
+
+    ``allowed``: the names to accept (default the image metrics of :data:`METRICS`).
+    """
+    allowed = tuple(METRICS) if allowed is None else tuple(allowed)
     names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
-    unknown = [n for n in names if n not in METRICS]
+    unknown = [n for n in names if n not in allowed]
     if unknown or not names:
-        raise ConfigError(f"metric {unknown[0] if unknown else text!r} is not one of {', '.join(METRICS)}")
+        raise ConfigError(f"metric {unknown[0] if unknown else text!r} is not one of {', '.join(allowed)}")
     return tuple(dict.fromkeys(names))
 
 
@@ -234,8 +238,7 @@ def evaluate(
     if info.model.arch == "spatial":
         from deconvgan.metrics.texture_eval import DEFAULT_TEXTURE_SAMPLES, TEXTURE_METRICS, evaluate_texture
 
-        chosen = TEXTURE_METRICS if metrics is None else tuple(
-            n.strip() for n in (metrics.split(",") if isinstance(metrics, str) else metrics) if n.strip())
+        chosen = TEXTURE_METRICS if metrics is None else parse_metrics(metrics, TEXTURE_METRICS)
         return evaluate_texture(generator, info.model, data_cfg, metrics=chosen, seed=seed,
                                 num_generated=DEFAULT_TEXTURE_SAMPLES if num_generated is None else num_generated,
                                 num_real=DEFAULT_TEXTURE_SAMPLES if num_real is None else num_real)

@@ -39,23 +39,26 @@ def real_crops(data_cfg: DataConfig, model: ModelConfig, count: int, seed: int) 
 def evaluate_texture(generator: nn.Module, model: ModelConfig, data_cfg: DataConfig, *,
                      metrics: tuple[str, ...] = TEXTURE_METRICS, num_generated: int = DEFAULT_TEXTURE_SAMPLES,
                      num_real: int = DEFAULT_TEXTURE_SAMPLES, seed: int = 0) -> dict[str, float]:
-    """Texture metrics of ``generator`` (eval mode) against crops of ``data_cfg``'s sources -> flat dict."""
+    """Texture metrics of ``generator`` (eval mode) against crops of ``data_cfg``'s sources -> flat dict.
+
+    ``metrics``: names from :data:`TEXTURE_METRICS` (:func:`~deconvgan.metrics.evaluate.parse_metrics`
+    with ``allowed=TEXTURE_METRICS`` validates a user's list).
+    """
     from deconvgan.images import to_uint8
     from deconvgan.metrics.diversity import texture_report
+    from deconvgan.metrics.evaluate import parse_metrics
     from deconvgan.metrics.seams import seam_score
     from deconvgan.models.fuse import fuse_for_inference
     from deconvgan.tiles import generate_texture, sample_textures
 
-    unknown = [m for m in metrics if m not in TEXTURE_METRICS]
-    if unknown:
-        raise ConfigError(f"metric {unknown[0]!r} does not apply to a texture model; use {', '.join(TEXTURE_METRICS)}")
+    metrics = parse_metrics(metrics, TEXTURE_METRICS)
     for key, value in (("num_generated", num_generated), ("num_real", num_real)):
         if value < 2:  # diversity compares pairs; SIFID needs one pair at least
             raise ConfigError(f"{key}={value} must be >= 2 for texture metrics")
     seeds = list(range(seed, seed + num_generated))
-    fake = sample_textures(generator, seeds, model.resolution, tileable=model.tileable)  # [N, C, R, R]
-    real = real_crops(data_cfg, model, num_real, seed)
     fused = fuse_for_inference(generator)
+    fake = sample_textures(fused, seeds, model.resolution, tileable=model.tileable, fuse=False)  # [N, C, R, R]
+    real = real_crops(data_cfg, model, num_real, seed)
     side = SEAM_TILE_CELLS * fused.scale
     tile_seeds = seeds[:SEAM_TILES]
     tiles = [to_uint8(generate_texture(fused, s, side, side, tileable=True)[None])[0] for s in tile_seeds]
