@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from deconvgan.config import DataConfig
 from deconvgan.data.dataset import ImageDataset
-from deconvgan.data.folder import _DECODE_ERRORS, IMAGE_EXTENSIONS, PIL_FORMATS, _BadImage, _to_mode, list_folder
+from deconvgan.data.folder import IMAGE_EXTENSIONS, _BadImage, channels_first, list_folder, opened_image
 from deconvgan.errors import DataError
 
 TEXTURE_SAMPLE_FILE = "gravel-512.jpg"  # data.source=texture-sample (CC0, see embedded/README.md)
@@ -40,20 +40,12 @@ class TextureSources:
 
 
 def _decode_full(path: Path, channels: int, scale: float) -> torch.Tensor:
-    try:
-        with Image.open(path, formats=PIL_FORMATS) as img:
-            img.load()
-            img = _to_mode(ImageOps.exif_transpose(img), channels)
-            if scale != 1.0:
-                size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-                img = img.resize(size, Image.Resampling.LANCZOS)
-            pixels = np.asarray(img, dtype=np.uint8)
-    except Image.DecompressionBombError:
-        raise _BadImage("too many pixels, a possible decompression bomb") from None
-    except _DECODE_ERRORS as exc:
-        raise _BadImage(f"unreadable or corrupt image ({type(exc).__name__})") from None
-    pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)  # [C, H, W]
-    return torch.from_numpy(np.array(pixels, order="C"))  # a writable copy in [C, H, W] order
+    with opened_image(path, channels) as img:
+        if scale != 1.0:
+            size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+            img = img.resize(size, Image.Resampling.LANCZOS)
+        pixels = np.asarray(img, dtype=np.uint8)
+    return torch.from_numpy(np.array(channels_first(pixels), order="C"))  # a writable copy, [C, H, W]
 
 
 def _try_decode(path: Path, channels: int, scale: float, skip_bad_files: bool) -> torch.Tensor | None:

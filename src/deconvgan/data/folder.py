@@ -7,10 +7,12 @@ taken in the order of their relative paths, so the dataset is the same on every 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import warnings
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -75,6 +77,33 @@ def _to_mode(img: Image.Image, channels: int) -> Image.Image:
     return img if img.mode == target else img.convert(target)
 
 
+@contextlib.contextmanager
+def opened_image(path: Path, channels: int, draft_side: int | None = None) -> Iterator[Image.Image]:
+    """The decoded image at ``path``: EXIF orientation applied, alpha composited onto white, RGB or L.
+
+    Every decoding failure inside the ``with`` block (the caller's resampling too) becomes one
+    ``_BadImage`` with the reason. ``draft_side``: let libjpeg decode at 1/2..1/8 scale while both
+    sides stay >= it (JPEG only; a no-op elsewhere), so huge photos decode fast.
+    """
+    if not path.is_file():
+        raise _BadImage("not a regular file")
+    try:
+        with Image.open(path, formats=PIL_FORMATS) as img:
+            if draft_side is not None:
+                img.draft(img.mode, (draft_side, draft_side))
+            img.load()  # decode now: a truncated or corrupt file fails here, not later
+            yield _to_mode(ImageOps.exif_transpose(img), channels)
+    except Image.DecompressionBombError as exc:
+        raise _BadImage(f"too many pixels, a possible decompression bomb ({one_line(exc)})") from None
+    except _DECODE_ERRORS as exc:
+        raise _BadImage(f"unreadable or corrupt image ({type(exc).__name__}: {one_line(exc)})") from None
+
+
+def channels_first(pixels: np.ndarray) -> np.ndarray:
+    """``[H, W]`` (L) or ``[H, W, 3]`` (RGB) -> ``[C, H, W]``."""
+    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
 def decode_image(path: Path, resolution: int, channels: int) -> np.ndarray:
     """Decode one image to uint8 ``[channels, resolution, resolution]``.
 
@@ -83,29 +112,16 @@ def decode_image(path: Path, resolution: int, channels: int) -> np.ndarray:
     (antialiased) so that its *shorter* side equals ``resolution``, and the centred square is kept
     -- done as one resample of the centred square crop box. Raises ``_BadImage`` with the reason.
     """
-    if not path.is_file():
-        raise _BadImage("not a regular file")
-    try:
-        with Image.open(path, formats=PIL_FORMATS) as img:
-            # JPEG only (a no-op elsewhere): let libjpeg decode at 1/2..1/8 scale while both sides stay
-            # >= 2 * resolution, so huge photos decode fast and Lanczos still does the final filtering.
-            img.draft(img.mode, (2 * resolution, 2 * resolution))
-            img.load()  # decode now: a truncated or corrupt file fails here, not later
-            img = ImageOps.exif_transpose(img)
-            img = _to_mode(img, channels)
-            w, h = img.size
-            side = min(w, h)
-            box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-            # reducing_gap: an exact integer box-reduce first while the image is > 3x the target,
-            # then Lanczos; indistinguishable from a full Lanczos and far faster on large photos.
-            img = img.resize((resolution, resolution), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
-            pixels = np.asarray(img, dtype=np.uint8)
-    except Image.DecompressionBombError as exc:
-        raise _BadImage(f"too many pixels, a possible decompression bomb ({one_line(exc)})") from None
-    except _DECODE_ERRORS as exc:
-        raise _BadImage(f"unreadable or corrupt image ({type(exc).__name__}: {one_line(exc)})") from None
-    # [R, R] (L) or [R, R, 3] (RGB) -> [C, R, R]
-    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    # JPEGs decode at a reduced scale while >= 2 * resolution: Lanczos still does the final filtering.
+    with opened_image(path, channels, draft_side=2 * resolution) as img:
+        w, h = img.size
+        side = min(w, h)
+        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+        # reducing_gap: an exact integer box-reduce first while the image is > 3x the target,
+        # then Lanczos; indistinguishable from a full Lanczos and far faster on large photos.
+        img = img.resize((resolution, resolution), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+        pixels = np.asarray(img, dtype=np.uint8)
+    return channels_first(pixels)
 
 
 def _try_decode(path: Path, resolution: int, channels: int) -> np.ndarray | str:
