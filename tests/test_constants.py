@@ -97,7 +97,7 @@ RUN_FILE_NAMES = {name: value for name, value in vars(runfiles).items() if name.
 # The same word with another meaning, not a run-directory name: (literal, file) -> what it is there.
 OTHER_MEANINGS = {
     ("samples", "src/deconvgan/cli.py"): "the default folder of `deconvgan sample --out`",
-    ("samples", "src/deconvgan/training/loop.py"): "the TensorBoard tag of the sample grids",
+    ("samples", "src/deconvgan/training/outputs.py"): "the TensorBoard tag of the sample grids",
 }
 
 

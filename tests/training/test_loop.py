@@ -17,7 +17,7 @@ from deconvgan.sampling import generate
 from deconvgan.seeds import derive_seed, make_generator
 from deconvgan.training import train
 from deconvgan.training.ema import recalibrate_batchnorm
-from deconvgan.training.loop import RECALIBRATION_SAMPLES
+from deconvgan.training.outputs import RECALIBRATION_SAMPLES
 
 
 def _state_tensors(run_dir):
