@@ -146,3 +146,36 @@ def test_cli_export_of_a_missing_snapshot_is_one_error_line(tmp_path, capsys):
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(missing) in lines[0]
     assert captured.out == "" and not (tmp_path / "nope.onnx").exists()
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt2"])
+def test_conditional_generator_takes_the_class_as_a_second_input(tmp_path, fmt):
+    torch.manual_seed(0)
+    cfg = ModelConfig(**TINY, num_classes=4)
+    generator = build_generator(cfg).eval()
+    with torch.no_grad():  # at initialisation every class has the same scale and shift: make them differ
+        for param in generator.parameters():
+            param.add_(0.2 * torch.randn_like(param))
+    path = tmp_path / "c.safetensors"
+    save_snapshot(path, generator, cfg, class_names=("ant", "bee", "cat", "dog"))
+    report = (export_onnx if fmt == "onnx" else export_pt2)(path)
+    assert report.max_abs_diff is not None and report.max_abs_diff <= 1e-4
+    sidecar = json.loads(report.sidecar.read_text())
+    assert sidecar["inputs"][1] == {"name": "class", "dtype": "int64", "shape": ["batch"],
+                                    "classes": ["ant", "bee", "cat", "dog"]}
+    z = torch.randn(6, cfg.latent_dim)
+    labels = torch.tensor([0, 1, 2, 3, 3, 0])
+    with torch.inference_mode():
+        expected = generator(z, labels)
+        other = generator(z, (labels + 1) % 4)
+    if fmt == "onnx":
+        session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+        assert [i.name for i in session.get_inputs()] == ["z", "class"]
+        got = torch.from_numpy(session.run(["image"], {"z": z.numpy(), "class": labels.numpy()})[0])
+        props = {p.key: p.value for p in onnx.load(str(report.path)).metadata_props}
+        assert json.loads(props["deconvgan.classes"]) == ["ant", "bee", "cat", "dog"]
+    else:
+        with torch.inference_mode():
+            got = torch.export.load(io.BytesIO(report.path.read_bytes())).module()(z, labels)
+    assert (got - expected).abs().max().item() <= 1e-4
+    assert (got - other).abs().max().item() > 1e-2  # the class input is used, not baked in at trace time

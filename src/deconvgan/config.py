@@ -40,6 +40,18 @@ AUGMENTS = ("none", "diffaugment", "ada")  # augmentation of D's inputs: deconvg
 AUGMENT_OPS = ("color", "translation", "cutout")  # DiffAugment's policy (Zhao et al. 2020)
 
 
+def background_rgb(colour: str) -> tuple[int, int, int]:
+    """``data.background`` as 8-bit RGB: a CSS colour name (``white``) or ``#rrggbb``; ConfigError otherwise."""
+    from PIL import ImageColor
+
+    try:
+        rgb = ImageColor.getrgb(colour)
+    except ValueError:
+        raise ConfigError(f"data.background={colour!r} is not a colour: give a name (white, black, gray) "
+                          "or #rrggbb") from None
+    return rgb[0], rgb[1], rgb[2]
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the training images come from; geometry (resolution, channels) comes from the model."""
@@ -55,6 +67,11 @@ class DataConfig:
     rot90: bool = False  # random quarter turns of texture crops (isotropic materials; with hflip: all 8 symmetries)
     scale: float = 1.0  # resample texture sources by this factor before cropping (1: full resolution)
     stacked_count: int = 60000  # images in the generated Stacked MNIST set
+    # Train on a seeded subset (small-data experiments): this share of the images, drawn per class where the
+    # source has labels; fraction_seed fixes which images, independently of train.seed
+    fraction: float = 1.0
+    fraction_seed: int = 0
+    background: str = "white"  # colour transparent pixels are composited onto: a name or #rrggbb
 
     def __post_init__(self) -> None:
         check_choice("data.source", self.source, DATA_SOURCES)
@@ -65,6 +82,10 @@ class DataConfig:
             check_positive("data.max_images", self.max_images)
         check_positive("data.stacked_count", self.stacked_count)
         check_positive("data.scale", self.scale)
+        check_positive("data.fraction", self.fraction)
+        if self.fraction > 1:
+            raise ConfigError(f"data.fraction={self.fraction} must be in (0, 1]: the share of the images to train on")
+        background_rgb(self.background)  # a ConfigError now, not when the first transparent image is read
 
 
 @dataclass(frozen=True)
@@ -249,6 +270,9 @@ class Config:
         if self.model.arch == "spatial" and self.run.metric is not None:
             raise ConfigError(f"run.metric={self.run.metric} scores whole-image models; score a texture model with "
                               "`deconvgan evaluate RUN` (SIFID, seams, diversity) and leave run.metric unset")
+        if self.model.arch == "spatial" and self.data.fraction < 1:
+            raise ConfigError(f"data.fraction={self.data.fraction} subsets a set of images; a texture model trains "
+                              "on crops of its source images: leave data.fraction at 1")
         if self.model.arch != "spatial" and self.data.source == "texture-sample":
             raise ConfigError("data.source=texture-sample is one texture photograph: train it with the texture "
                               "preset (model.arch=spatial)")

@@ -1,12 +1,14 @@
 """Export a snapshot's generator for deployment: ONNX (ONNX Runtime and others) or torch.export ``.pt2``.
 
 Both formats hold the generator with its BatchNorms folded (:func:`deconvgan.models.fuse_for_inference`),
-take ``z`` float32 ``[batch, latent_dim]`` with a dynamic batch axis, and return ``image`` float32
-``[batch, C, R, R]`` in [-1, 1]; a texture model takes a latent field ``[batch, C_z, height, width]``
-with all three axes dynamic and returns ``[batch, C, 2^L height, 2^L width]``. The model config
-travels inside the file (ONNX ``metadata_props`` / ``.pt2`` extra files: key ``deconvgan.model``
-holds its JSON, ``deconvgan.version`` the package version) and beside it in ``<out>.json``, which
-also records the inputs, outputs and the check.
+take ``z`` float32 ``[batch, latent_dim]`` with a dynamic batch axis (class-conditional generators
+also ``class`` int64 ``[batch]``, the class id of each image; the names are in the metadata), and
+return ``image`` float32 ``[batch, C, R, R]`` in [-1, 1]; a texture model takes a latent field
+``[batch, C_z, height, width]`` (a class-conditional one also ``class``) with all three axes dynamic
+and returns ``[batch, C, 2^L height, 2^L width]``. The model config travels inside the file (ONNX
+``metadata_props`` / ``.pt2`` extra files: key ``deconvgan.model`` holds its JSON,
+``deconvgan.version`` the package version, ``deconvgan.classes`` the class names) and beside it in
+``<out>.json``, which also records the inputs, outputs and the check.
 
 Every export checks itself before anything is written: the exported program, loaded back, runs the
 same latents as the PyTorch snapshot in eval mode at several batch sizes (1 and larger, proving the
@@ -46,6 +48,7 @@ from deconvgan.models.summary import example_inputs
 
 FORMATS = ("onnx", "pt2")
 INPUT_NAME, OUTPUT_NAME = "z", "image"
+CLASS_INPUT_NAME = "class"  # class-conditional generators: int64 [batch], the class id of each image
 MIN_OPSET = 18  # the torch.export-based exporter writes opset 18+; asking for less silently gives 18
 CHECK_BATCH_SIZES = (1, 5, 32)  # 1 and larger ones: a batch axis baked in at trace time would fail here
 CHECK_FIELD_SIZES = ((3, 5), (6, 4))  # texture models: two field sizes, so spatial axes baked in would fail too
@@ -105,19 +108,7 @@ def export_onnx(
     if opset is not None and not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise ConfigError(f"--opset {opset}: the ONNX exporter writes opsets {MIN_OPSET}.."
                           f"{onnx.defs.onnx_opset_version()}; pick one in that range or omit it")
-    fused = fuse_for_inference(generator)
-    example = example_inputs(info.model, EXAMPLE_BATCH)[0]
-    try:
-        with _quiet_onnx_exporter():
-            program = torch.onnx.export(
-                fused, (example,), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamic_shapes=(_dynamic_axes(info.model),), opset_version=opset,
-                dynamo=True, verbose=False,
-            )
-    except Exception as exc:  # the exporter's errors are long reports; keep the first line, chain the rest
-        raise ExportError(f"{info.path}: torch.onnx could not export the generator ({_first_line(exc)}); "
-                          "try --format pt2") from exc
-    proto = program.model_proto
+    proto = onnx_program(generator, info, opset=opset)
     written_opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     if opset is not None and written_opset != opset:
         raise ExportError(f"{out}: not written: asked for opset {opset}, the exporter produced {written_opset}; "
@@ -134,6 +125,24 @@ def export_onnx(
     return _write(out, data, "onnx", info, written_opset, diff, check, atol)
 
 
+def onnx_program(generator: nn.Module, info: SnapshotInfo, *, opset: int | None = None) -> Any:
+    """The generator (batch norms folded) as an in-memory ONNX ``ModelProto``, with the exporter settings
+    of :func:`export_onnx` (its inputs, dynamic axes and names); nothing checked or written. What a
+    server runs under ONNX Runtime. ExportError in one line if the exporter fails."""
+    fused = fuse_for_inference(generator).cpu()
+    try:
+        with _quiet_onnx_exporter():
+            program = torch.onnx.export(
+                fused, _example(info.model), input_names=_input_names(info.model), output_names=[OUTPUT_NAME],
+                dynamic_shapes=_dynamic_shapes(info.model), opset_version=opset,
+                dynamo=True, verbose=False,
+            )
+    except Exception as exc:  # the exporter's errors are long reports; keep the first line, chain the rest
+        raise ExportError(f"{info.path}: torch.onnx could not export the generator ({_first_line(exc)}); "
+                          "try --format pt2") from exc
+    return program.model_proto
+
+
 def export_pt2(
     snapshot_path: str | Path, out_path: str | Path | None = None, *, check: bool = True, atol: float = 1e-4,
 ) -> ExportReport:
@@ -145,9 +154,8 @@ def export_pt2(
     """
     generator, info, out = _prepare(snapshot_path, out_path, "pt2")
     fused = fuse_for_inference(generator)
-    example = example_inputs(info.model, EXAMPLE_BATCH)[0]
     try:
-        program = torch.export.export(fused, (example,), dynamic_shapes=(_dynamic_axes(info.model),))
+        program = torch.export.export(fused, _example(info.model), dynamic_shapes=_dynamic_shapes(info.model))
     except Exception as exc:
         raise ExportError(f"{info.path}: torch.export could not export the generator ({_first_line(exc)}); "
                           "try --format onnx") from exc
@@ -157,7 +165,7 @@ def export_pt2(
     diff = None
     if check:
         loaded = torch.export.load(io.BytesIO(data)).module()
-        diff = _compare(lambda z: loaded(z), generator, info, out, atol, "the torch.export program")
+        diff = _compare(lambda *inputs: loaded(*inputs), generator, info, out, atol, "the torch.export program")
     return _write(out, data, "pt2", info, None, diff, check, atol)
 
 
@@ -189,10 +197,6 @@ def _require(*modules: str) -> list[Any]:
 def _prepare(snapshot_path: str | Path, out_path: str | Path | None, fmt: str) -> tuple[nn.Module, SnapshotInfo, Path]:
     source = resolve_snapshot_path(snapshot_path)
     generator, info = load_snapshot(source)  # eval mode, CPU; one-line CheckpointError if unusable
-    if info.model.num_classes:
-        raise ExportError(f"{source}: a class-conditional generator (model.num_classes={info.model.num_classes}) "
-                          "takes the class as a second input, which export does not support yet; sample it with "
-                          "`deconvgan sample --class`")
     out = Path(out_path) if out_path is not None else default_out_path(source, fmt)
     if out.is_dir():
         out = out / default_out_path(source, fmt).name
@@ -201,39 +205,59 @@ def _prepare(snapshot_path: str | Path, out_path: str | Path | None, fmt: str) -
     return generator, info, out
 
 
-def _dynamic_axes(model: ModelConfig) -> dict[int, Any]:
-    """Batch is dynamic; for texture models (latent fields) so are the field's height and width."""
-    axes = {0: torch.export.Dim("batch", min=1)}
+def _example(model: ModelConfig) -> tuple[torch.Tensor, ...]:
+    """What the exporters trace: ``(z,)``, or ``(z, class)`` for a class-conditional generator."""
+    z = example_inputs(model, EXAMPLE_BATCH)[0]
+    return (z, torch.arange(EXAMPLE_BATCH) % model.num_classes) if model.num_classes else (z,)
+
+
+def _input_names(model: ModelConfig) -> list[str]:
+    return [INPUT_NAME, CLASS_INPUT_NAME] if model.num_classes else [INPUT_NAME]
+
+
+def _dynamic_shapes(model: ModelConfig) -> tuple[dict[int, Any], ...]:
+    """Batch is dynamic (one axis shared by z and class); for texture models (latent fields) so are the
+    field's height and width."""
+    batch = torch.export.Dim("batch", min=1)
+    axes: dict[int, Any] = {0: batch}
     if model.arch == "spatial":  # size-1 axes would be specialised by torch.export: fields of >= 2 cells
         axes |= {2: torch.export.Dim("height", min=2), 3: torch.export.Dim("width", min=2)}
-    return axes
+    return (axes, {0: batch}) if model.num_classes else (axes,)
 
 
 def _signature(model: ModelConfig) -> str:
+    classes = f", class int64 [batch] in 0..{model.num_classes - 1}" if model.num_classes else ""
     if model.arch == "spatial":
         s = 2**model.levels
-        return (f"z [batch, {field_channels(model)}, height, width] (latent field) -> "
+        return (f"z [batch, {field_channels(model)}, height, width] (latent field){classes} -> "
                 f"image [batch, {model.channels}, {s} height, {s} width]")
-    return f"z [batch, {model.latent_dim}] -> image [batch, {model.channels}, {model.resolution}, {model.resolution}]"
+    return (f"z [batch, {model.latent_dim}]{classes} -> "
+            f"image [batch, {model.channels}, {model.resolution}, {model.resolution}]")
 
 
-def _check_inputs(model: ModelConfig, rng: torch.Generator) -> Iterator[torch.Tensor]:
-    """The inputs every export is checked on: several batch sizes (and, for fields, two field sizes)."""
+def _check_inputs(model: ModelConfig, rng: torch.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
+    """The inputs every export is checked on: several batch sizes (and, for fields, two field sizes;
+    for class-conditional generators, random classes)."""
     for i, n in enumerate(CHECK_BATCH_SIZES):
         if model.arch == "spatial":
             size = CHECK_FIELD_SIZES[i % len(CHECK_FIELD_SIZES)]
-            yield draw_latents(model, n, rng, field_size=size)  # [n, C, h, w]
+            field = draw_latents(model, n, rng, field_size=size)  # [n, C, h, w]
+            yield (field, torch.randint(model.num_classes, (n,), generator=rng)) if model.num_classes else (field,)
+        elif model.num_classes:
+            yield torch.randn(n, model.latent_dim, generator=rng), torch.randint(model.num_classes, (n,), generator=rng)
         else:
-            yield torch.randn(n, model.latent_dim, generator=rng)  # [n, latent_dim]
+            yield (torch.randn(n, model.latent_dim, generator=rng),)  # [n, latent_dim]
 
 
 def _metadata(info: SnapshotInfo) -> dict[str, str]:
     snapshot = {"step": info.step, "kimg": info.kimg, "run_name": info.run_name, "dataset": info.dataset,
                 "written_by": info.package_version}
+    classes = {"deconvgan.classes": json.dumps(list(info.class_names))} if info.model.num_classes else {}
     return {
         "deconvgan.model": json.dumps(dataclasses.asdict(info.model)),
         "deconvgan.version": __version__,
         "deconvgan.snapshot": json.dumps(snapshot),
+        **classes,
     }
 
 
@@ -243,22 +267,27 @@ def _check_onnx(data: bytes, generator: nn.Module, info: SnapshotInfo, out: Path
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # check what users will run
     session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    return _compare(lambda z: torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: z.numpy()})[0]),
-                    generator, info, out, atol, "ONNX Runtime")
+    names = _input_names(info.model)
+
+    def run(*inputs: torch.Tensor) -> torch.Tensor:
+        feeds = {name: x.numpy() for name, x in zip(names, inputs, strict=True)}
+        return torch.from_numpy(session.run([OUTPUT_NAME], feeds)[0])
+
+    return _compare(run, generator, info, out, atol, "ONNX Runtime")
 
 
 def _compare(
-    run: Callable[[torch.Tensor], torch.Tensor], generator: nn.Module, info: SnapshotInfo, out: Path,
+    run: Callable[..., torch.Tensor], generator: nn.Module, info: SnapshotInfo, out: Path,
     atol: float, what: str,
 ) -> float:
     """Largest |run(z) - generator(z)| over :data:`CHECK_BATCH_SIZES`; ExportError above ``atol``."""
     rng = torch.Generator().manual_seed(CHECK_SEED)
     worst = 0.0
-    for z in _check_inputs(info.model, rng):
-        n = z.shape[0]
+    for inputs in _check_inputs(info.model, rng):
+        n = inputs[0].shape[0]
         with torch.inference_mode():
-            expected = generator(z)  # [n, C, R, R], the unfused eval-mode snapshot: the ground truth
-            got = run(z)
+            expected = generator(*inputs)  # [n, C, R, R], the unfused eval-mode snapshot: the ground truth
+            got = run(*inputs)
         if tuple(got.shape) != tuple(expected.shape):
             raise ExportError(f"{out}: not written: {what} returns shape {tuple(got.shape)} for a batch of {n}, "
                               f"PyTorch {tuple(expected.shape)}; pass --no-check to write it anyway")
@@ -282,7 +311,9 @@ def _write(
         "package_version": __version__,
         "file": out.name,
         "opset": opset,
-        "inputs": [{"name": INPUT_NAME, "dtype": "float32", "shape": _input_shape(model)}],
+        "inputs": [{"name": INPUT_NAME, "dtype": "float32", "shape": _input_shape(model)}]
+        + ([{"name": CLASS_INPUT_NAME, "dtype": "int64", "shape": ["batch"], "classes": list(info.class_names)}]
+           if model.num_classes else []),
         "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": _output_shape(model), "range": [-1.0, 1.0]}],
         "model": dataclasses.asdict(model),
         "snapshot": {"path": str(info.path), **json.loads(_metadata(info)["deconvgan.snapshot"])},
@@ -326,13 +357,17 @@ def _quiet_onnx_exporter() -> Iterator[None]:
       torchvision::nms", ...: it registers translations for torchvision ops we never use);
     * a FutureWarning ("isinstance(treespec, LeafSpec) is deprecated") raised inside torch itself,
       when its decomposition pass deep-copies the exported program's call graph: torch's own code
-      using its own deprecated API, nothing we call. Only that message is ignored.
+      using its own deprecated API, nothing we call. Only that message is ignored;
+    * for class-conditional generators, a UserWarning that ``z`` and ``class`` share the batch axis,
+      which is what the export asks for.
     """
     loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
     levels = [logger.level for logger in loggers]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
                                 category=FutureWarning)
+        # z and class share one batch axis on purpose (conditional generators); the exporter notes it
+        warnings.filterwarnings("ignore", message=r"# The axis name: batch will not be used")
         for logger in loggers:
             logger.setLevel(logging.ERROR)
         try:

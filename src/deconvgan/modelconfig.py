@@ -14,6 +14,7 @@ from deconvgan.errors import ConfigError
 UPSAMPLERS = ("transposed", "resize", "pixelshuffle")  # each built by models.upsample.make_upsample
 RESIZE_MODES = ("nearest", "bilinear")  # torch interpolation modes of upsample=resize
 ARCHITECTURES = ("dcgan", "seed", "mlp", "spatial")
+CONDITIONAL_ARCHITECTURES = ("dcgan", "spatial")  # model.num_classes > 0: see models.conditional
 G_NORMS = ("batch", "none")
 D_NORMS = ("batch", "spectral", "none")
 MLP_ACTIVATIONS = ("sigmoid", "tanh", "relu")
@@ -59,6 +60,11 @@ class ModelConfig:
     d_width: int = 64  # discriminator channels at the first layer; doubles per level
     max_width: int = 512  # cap on channels at any level
     kernel_size: int = 4  # kernel of every up/down-sampling convolution
+    # Depth: extra stride-1 3x3 conv (+ norm + activation) layers at each hidden resolution of G and after
+    # each strided conv of D (dcgan and seed). 0 = the plain DCGAN pair, unchanged. 3x3 whatever kernel_size
+    # is: an odd kernel keeps the side without a half-pixel shift, and kernel_size stays the up/down kernel.
+    g_depth: int = 0
+    d_depth: int = 0
     upsample: str = "transposed"  # transposed | resize | pixelshuffle
     resize_mode: str = "nearest"  # nearest | bilinear, for upsample=resize
     g_norm: str = "batch"  # batch | none
@@ -76,7 +82,7 @@ class ModelConfig:
     global_channels: int = 8  # one vector per image
     periodic_channels: int = 0  # PSGAN's learned sinusoids; not with tileable
     tileable: bool = False
-    num_classes: int = 0  # 0: unconditional; K > 0 (dcgan): conditional batch norm in G, projection D
+    num_classes: int = 0  # 0: unconditional; K > 0 (dcgan, spatial): conditional batch norm in G, projection D
 
     def __post_init__(self) -> None:
         check_choice("model.arch", self.arch, ARCHITECTURES)
@@ -91,6 +97,11 @@ class ModelConfig:
         for key in ("latent_dim", "g_width", "d_width", "max_width", "kernel_size", "mlp_hidden"):
             check_positive(f"model.{key}", getattr(self, key))
         check_positive("model.mlp_d_hidden", self.mlp_d_hidden, allow_zero=True)
+        for key in ("g_depth", "d_depth"):
+            check_positive(f"model.{key}", getattr(self, key), allow_zero=True)
+            if getattr(self, key) and self.arch not in ("dcgan", "seed"):
+                raise ConfigError(f"model.{key}={getattr(self, key)}: extra layers per resolution exist for "
+                                  f"model.arch=dcgan and seed only, not {self.arch}; set model.{key}=0")
         check_positive("model.d_pack", self.d_pack)
         check_positive("model.d_mbstd", self.d_mbstd, allow_zero=True)
         if self.d_mbstd == 1:
@@ -122,9 +133,10 @@ class ModelConfig:
 
     def _check_conditional(self) -> None:
         check_positive("model.num_classes", self.num_classes, allow_zero=True)
-        if self.num_classes and self.arch != "dcgan":
-            raise ConfigError(f"model.num_classes={self.num_classes}: class-conditional models exist for "
-                              f"model.arch=dcgan only, not {self.arch}; set model.num_classes=0 or model.arch=dcgan")
+        if self.num_classes and self.arch not in CONDITIONAL_ARCHITECTURES:
+            raise ConfigError(f"model.num_classes={self.num_classes}: class-conditional models exist for model.arch="
+                              f"{' and '.join(CONDITIONAL_ARCHITECTURES)} only, not {self.arch}; set "
+                              "model.num_classes=0 or model.arch=dcgan")
         if self.num_classes and (self.g_norm != "batch" or self.d_pack != 1):
             raise ConfigError("model.num_classes > 0 needs model.g_norm=batch (classes act through G's batch norms) "
                               "and model.d_pack=1 (a pack would mix classes)")

@@ -97,7 +97,8 @@ def generate(
 ) -> torch.Tensor:
     """uint8 [N, C, H, W] images for [N, latent_dim] latents, in eval mode, ``batch_size`` at a time.
 
-    ``labels`` int64 [N]: the class of each image, for class-conditional generators (without them a
+    ``labels`` int64 [N]: the class of each image, for class-conditional generators, or float [N, K]
+    class weights (:func:`class_path`) for their conditional batch norms (without labels a
     conditional generator draws sample ``i`` of class ``i mod K``; see :mod:`deconvgan.models.conditional`).
 
     ``fuse`` runs a copy of the generator with its BatchNorms folded into the preceding layers
@@ -114,7 +115,7 @@ def generate(
         if labels is None:
             chunks = [to_uint8(model(part.to(device))) for part in latents.split(batch_size)]
         else:
-            if labels.shape != latents.shape[:1]:
+            if labels.shape[:1] != latents.shape[:1]:
                 raise ValueError(f"labels {tuple(labels.shape)} do not match latents {tuple(latents.shape)}")
             chunks = [to_uint8(model(part.to(device), y.to(device)))
                       for part, y in zip(latents.split(batch_size), labels.split(batch_size), strict=True)]
@@ -155,3 +156,16 @@ def interpolation_path(latents: torch.Tensor, frames_per_step: int) -> torch.Ten
     t = torch.arange(frames_per_step, dtype=latents.dtype) / frames_per_step
     segments = [slerp(latents[i], latents[i + 1], t) for i in range(latents.shape[0] - 1)]
     return torch.cat([*segments, latents[-1:]])
+
+
+def class_path(classes: list[int], num_classes: int, frames_per_step: int) -> torch.Tensor:
+    """Class weights float [(len(classes) - 1) * f + 1, K] moving linearly from the one-hot row of each
+    class to the next: what a conditional generator's batch norms blend to interpolate between classes."""
+    if len(classes) < 2:
+        raise ConfigError("an interpolation between classes needs at least two classes")
+    if frames_per_step < 1:
+        raise ConfigError(f"frames={frames_per_step} must be >= 1")
+    one_hot = torch.eye(num_classes)
+    t = (torch.arange(frames_per_step, dtype=torch.float32) / frames_per_step)[:, None]  # [f, 1]
+    segments = [(1 - t) * one_hot[a] + t * one_hot[b] for a, b in zip(classes, classes[1:], strict=False)]
+    return torch.cat([*segments, one_hot[classes[-1]][None]])

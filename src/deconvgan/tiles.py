@@ -14,6 +14,10 @@ Two kinds of texture:
 * tileable (``tileable=True``): the field repeats with period ``(H, W) / 2^levels`` cells, so the image
   repeats with period ``(H, W)`` pixels: its right edge continues into its left, its bottom into its top.
   With a tileable model (circular blocks) this equals one whole pass over the periodic field.
+
+A class-conditional texture model (``model.num_classes > 0``, e.g. one model of several materials) draws
+the texture of one class: every function takes ``class_id`` (required for such a model, refused for
+others); :func:`sample_textures` takes a class per seed.
 """
 
 from __future__ import annotations
@@ -48,32 +52,51 @@ def check_texture_size(generator: nn.Module, height: int, width: int) -> None:
                               f"{s} (2^levels): try {near}")
 
 
+def check_texture_class(generator: nn.Module, class_id: int | None) -> tuple[torch.Tensor, ...]:
+    """The extra generator input for ``class_id``: ``(labels [1],)`` for a class-conditional model, ``()``
+    otherwise. One-line ConfigError when a conditional model gets no class (or one out of range), or an
+    unconditional one gets a class."""
+    classes = generator.config.num_classes
+    if not classes:
+        if class_id is not None:
+            raise ConfigError(f"class {class_id}: this texture model is not class-conditional "
+                              "(model.num_classes=0); leave the class out")
+        return ()
+    if class_id is None or not 0 <= class_id < classes:
+        raise ConfigError(f"class {class_id}: a class-conditional texture model draws one of its {classes} classes; "
+                          f"choose a class id 0..{classes - 1}")
+    return (torch.tensor([class_id], dtype=torch.int64, device=next(generator.parameters()).device),)
+
+
 def _on_device(field: torch.Tensor, generator: nn.Module) -> torch.Tensor:
     # channels_last: oneDNN's transposed convolutions run 2-3x faster on it than on NCHW (same values)
     return field.to(next(generator.parameters()).device, memory_format=torch.channels_last)
 
 
 def generate_window(generator: nn.Module, seed: int, top: int, left: int, height: int, width: int,
-                    period: tuple[int, int] | None = None) -> torch.Tensor:
+                    period: tuple[int, int] | None = None, *, class_id: int | None = None) -> torch.Tensor:
     """Pixels ``[top, top + height) x [left, left + width)`` of seed ``seed``'s texture: float ``[C, h, w]``.
 
     All four numbers (and ``period``, in pixels) must be multiples of ``generator.scale``. ``generator``
     should be in eval mode (e.g. :func:`~deconvgan.models.fuse_for_inference`); it is not modified.
+    ``class_id``: the class of a class-conditional model (see :func:`check_texture_class`).
     """
+    labels = check_texture_class(generator, class_id)
     s, m = generator.scale, generator.margin
     cells = [v // s for v in (top, left, height, width)]
     period_cells = (period[0] // s, period[1] // s) if period is not None else None
     field = seed_field(generator.config, seed, cells[0] - m, cells[1] - m, cells[2] + 2 * m, cells[3] + 2 * m,
                        period=period_cells)
     with torch.inference_mode():
-        image = generator(_on_device(field, generator))[0]  # [C, (h + 2m) s, (w + 2m) s]
+        image = generator(_on_device(field, generator), *labels)[0]  # [C, (h + 2m) s, (w + 2m) s]
     return image[:, m * s:m * s + height, m * s:m * s + width]
 
 
 def texture_bands(generator: nn.Module, seed: int, height: int, width: int, *, tileable: bool = False,
-                  tile: int = DEFAULT_TILE) -> Iterator[torch.Tensor]:
+                  tile: int = DEFAULT_TILE, class_id: int | None = None) -> Iterator[torch.Tensor]:
     """The texture as horizontal bands, top to bottom: float ``[C, band_h, width]`` each, tile by tile."""
     check_texture_size(generator, height, width)
+    check_texture_class(generator, class_id)
     s = generator.scale
     tile = max(s, tile // s * s)
     period = (height, width) if tileable else None
@@ -81,7 +104,8 @@ def texture_bands(generator: nn.Module, seed: int, height: int, width: int, *, t
         band_h = min(tile, height - top)
         band = None
         for left in range(0, width, tile):
-            window = generate_window(generator, seed, top, left, band_h, min(tile, width - left), period)
+            window = generate_window(generator, seed, top, left, band_h, min(tile, width - left), period,
+                                     class_id=class_id)
             if band is None:  # written in place, tile by tile: no second copy of the band
                 band = window.new_empty(window.shape[0], band_h, width)
             band[:, :, left:left + window.shape[2]] = window
@@ -89,13 +113,15 @@ def texture_bands(generator: nn.Module, seed: int, height: int, width: int, *, t
 
 
 def generate_texture(generator: nn.Module, seed: int, height: int, width: int, *, tileable: bool = False,
-                     tile: int = DEFAULT_TILE) -> torch.Tensor:
+                     tile: int = DEFAULT_TILE, class_id: int | None = None) -> torch.Tensor:
     """The whole texture in memory as float ``[C, height, width]`` in [-1, 1] (see :func:`write_texture_png`
-    for sizes that should not be in memory)."""
-    return torch.cat(list(texture_bands(generator, seed, height, width, tileable=tileable, tile=tile)), dim=1)
+    for sizes that should not be in memory); ``class_id`` for a class-conditional model."""
+    bands = texture_bands(generator, seed, height, width, tileable=tileable, tile=tile, class_id=class_id)
+    return torch.cat(list(bands), dim=1)
 
 
-def whole_texture(generator: nn.Module, seed: int, height: int, width: int, *, tileable: bool = False) -> torch.Tensor:
+def whole_texture(generator: nn.Module, seed: int, height: int, width: int, *, tileable: bool = False,
+                  class_id: int | None = None) -> torch.Tensor:
     """The same texture from one generator pass (no tiles): the reference tiled generation must equal.
 
     Tileable: the periodic field of exactly one period through the circular blocks. Otherwise one
@@ -103,11 +129,12 @@ def whole_texture(generator: nn.Module, seed: int, height: int, width: int, *, t
     """
     check_texture_size(generator, height, width)
     if not tileable:
-        return generate_window(generator, seed, 0, 0, height, width)
+        return generate_window(generator, seed, 0, 0, height, width, class_id=class_id)
+    labels = check_texture_class(generator, class_id)
     s = generator.scale
     field = seed_field(generator.config, seed, 0, 0, height // s, width // s, period=(height // s, width // s))
     with torch.inference_mode():
-        return generator(_on_device(field, generator))[0]
+        return generator(_on_device(field, generator), *labels)[0]
 
 
 def to_pixels(image: torch.Tensor, bits: int = 8) -> np.ndarray:
@@ -119,12 +146,14 @@ def to_pixels(image: torch.Tensor, bits: int = 8) -> np.ndarray:
 
 def write_texture_png(generator: nn.Module, seed: int, height: int, width: int, path: str | Path, *,
                       tileable: bool = False, bits: int = 8, tile: int = DEFAULT_TILE,
-                      on_band: Callable[[int], None] | None = None) -> Path:
+                      on_band: Callable[[int], None] | None = None, class_id: int | None = None) -> Path:
     """Generate the texture band by band into a PNG at ``path`` (atomically); memory stays bounded.
 
-    ``on_band(rows)`` is called after each band (for a progress bar). Returns ``path``.
+    ``on_band(rows)`` is called after each band (for a progress bar); ``class_id`` picks the class of a
+    class-conditional model. Returns ``path``.
     """
     check_texture_size(generator, height, width)
+    check_texture_class(generator, class_id)
     if bits not in (8, 16):
         raise ConfigError(f"--bits {bits}: PNG textures are 8 or 16 bits per channel")
     path = Path(path)
@@ -134,7 +163,7 @@ def write_texture_png(generator: nn.Module, seed: int, height: int, width: int, 
     with atomic_path(path) as tmp, open(tmp, "wb") as out, ThreadPoolExecutor(max_workers=1) as encoder:
         writer = PngStreamWriter(out, width, height, generator.config.channels, bits)
         pending = None
-        for band in texture_bands(generator, seed, height, width, tileable=tileable, tile=tile):
+        for band in texture_bands(generator, seed, height, width, tileable=tileable, tile=tile, class_id=class_id):
             pixels = to_pixels(band, bits)
             if pending is not None:
                 pending.result()  # bands go in order; at most two are in memory
@@ -148,12 +177,21 @@ def write_texture_png(generator: nn.Module, seed: int, height: int, width: int, 
 
 
 def sample_textures(generator: nn.Module, seeds: list[int], size: int, *, tileable: bool = False,
-                    fuse: bool = True) -> torch.Tensor:
+                    fuse: bool = True, labels: torch.Tensor | list[int] | None = None) -> torch.Tensor:
     """uint8 ``[len(seeds), C, size, size]``: the top-left ``size``-pixel window of each seed's texture
     (tileable: the whole period of a ``size``-pixel tile). ``fuse``: run a copy with batch norm folded
-    (pass False for a generator that is already a fused copy)."""
+    (pass False for a generator that is already a fused copy). ``labels``: the class of each seed for a
+    class-conditional model (default: seed ``s`` draws class ``s mod K``, as ``deconvgan sample`` does)."""
     from deconvgan.images import to_uint8
     from deconvgan.models.fuse import fuse_for_inference
+    from deconvgan.sampling import labels_for_seeds
 
+    classes = generator.config.num_classes
+    if labels is None:
+        labels = labels_for_seeds(seeds, classes) if classes else [None] * len(seeds)
+    class_ids = [None if k is None else int(k) for k in labels]
+    if len(class_ids) != len(seeds):
+        raise ValueError(f"{len(class_ids)} labels for {len(seeds)} seeds")
     model = fuse_for_inference(generator) if fuse else generator
-    return to_uint8(torch.stack([generate_texture(model, seed, size, size, tileable=tileable) for seed in seeds]))
+    return to_uint8(torch.stack([generate_texture(model, seed, size, size, tileable=tileable, class_id=k)
+                                 for seed, k in zip(seeds, class_ids, strict=True)]))

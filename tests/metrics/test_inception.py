@@ -61,9 +61,12 @@ GOLDEN_SUM, GOLDEN_NORM, GOLDEN_ARGMAX, GOLDEN_MAX, GOLDEN_POSITIVE = 388.08343,
 
 
 @needs_wheel
-def test_golden_features_of_a_fixed_image() -> None:
-    """The features of a fixed gradient image are the published network's (its identity, not just its shape)."""
-    features = InceptionFeatures("cpu", batch_size=1, progress=False)(gradient_image())[0].double()
+@pytest.mark.parametrize("engine", ["torchscript", "folded", pytest.param("onnxruntime", marks=pytest.mark.skipif(
+    not inception.onnx_available(), reason="needs onnxruntime and onnx: pip install 'deconvgan[onnx]'"))])
+def test_golden_features_of_a_fixed_image(engine: str) -> None:
+    """The features of a fixed gradient image are the published network's (its identity, not just its shape),
+    with every engine (the numbers are the TorchScript reference's)."""
+    features = InceptionFeatures("cpu", batch_size=1, progress=False, engine=engine)(gradient_image())[0].double()
     assert features[:16].tolist() == pytest.approx(GOLDEN_FIRST_16, rel=1e-4, abs=1e-5)
     assert float(features.sum()) == pytest.approx(GOLDEN_SUM, rel=1e-5)
     assert float(features.norm()) == pytest.approx(GOLDEN_NORM, rel=1e-5)

@@ -85,7 +85,7 @@ def test_unconditional_models_are_unchanged_by_the_option():
 
 
 @pytest.mark.parametrize(("overrides", "needle"), [
-    (("model.arch=mlp",), "dcgan only"),
+    (("model.arch=mlp",), "model.arch=dcgan and spatial only, not mlp"),
     (("model.d_pack=2", "train.batch_size=8"), "model.d_pack=1"),
     (("model.g_norm=none",), "model.g_norm=batch"),
     (("model.num_classes=-1",), "model.num_classes=-1"),
@@ -94,9 +94,3 @@ def test_unsupported_combinations_are_one_line_errors(overrides, needle):
     with pytest.raises(ConfigError, match=needle) as info:
         load_config(None, ["model.num_classes=3", *overrides])
     assert "\n" not in str(info.value)
-
-
-def test_a_conditional_spatial_model_is_refused():
-    with pytest.raises(ConfigError, match="dcgan only"):
-        load_config(None, ["model.arch=spatial", "model.resolution=64", "data.source=texture-sample",
-                           "model.num_classes=2"])

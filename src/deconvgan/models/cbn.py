@@ -4,6 +4,10 @@
 statistics in training, running statistics in eval) and ``gamma``, ``beta`` are rows of two
 ``[num_classes, channels]`` tables picked by each sample's class ``c``. With one class it is an
 ordinary affine BatchNorm.
+
+Two helpers make any generator whose layers live in an ``nn.Sequential`` conditional:
+:func:`make_conditional` swaps its BatchNorms for conditional ones, :func:`run_with_labels` runs it
+passing the labels to them (both conditional generators in :mod:`deconvgan.models.conditional` use them).
 """
 
 from __future__ import annotations
@@ -35,6 +39,26 @@ class ConditionalBatchNorm2d(nn.Module):
             self.weight.copy_(torch.empty(num_features).normal_(1.0, INIT_STD).expand(num_classes, -1))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        gamma = self.weight[labels][:, :, None, None]  # [N, C, 1, 1]
-        beta = self.bias[labels][:, :, None, None]
-        return self.bn(x) * gamma + beta
+        """``labels``: int64 ``[N]`` class ids, or float ``[N, num_classes]`` class weights (a blend of
+        classes' scales and shifts, e.g. one-hot rows mixed to interpolate between classes)."""
+        if labels.is_floating_point():  # [N, K] @ [K, C]: the weighted mix of the classes' rows
+            gamma, beta = labels @ self.weight, labels @ self.bias
+        else:
+            gamma, beta = self.weight[labels], self.bias[labels]
+        return self.bn(x) * gamma[:, :, None, None] + beta[:, :, None, None]  # [N, C, 1, 1] broadcast
+
+
+def make_conditional(net: nn.Sequential, num_classes: int) -> None:
+    """Replace every ``nn.BatchNorm2d`` child of ``net`` (in order, same name) by a
+    :class:`ConditionalBatchNorm2d` of ``num_classes`` classes. Each draws its initial scale from
+    torch's global RNG, so a seeded build stays reproducible."""
+    for name, module in list(net.named_children()):
+        if isinstance(module, nn.BatchNorm2d):
+            setattr(net, name, ConditionalBatchNorm2d(module.num_features, num_classes))
+
+
+def run_with_labels(net: nn.Sequential, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``net(x)`` with ``labels`` ([N] int64) passed to each :class:`ConditionalBatchNorm2d` child."""
+    for module in net:
+        x = module(x, labels) if isinstance(module, ConditionalBatchNorm2d) else module(x)
+    return x

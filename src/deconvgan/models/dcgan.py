@@ -15,12 +15,17 @@ Two optional mode-collapse remedies, off by default (the discriminator is then e
 above): ``d_pack = m > 1`` (PacGAN, Lin et al. 2018) makes D judge packs of ``m`` samples stacked
 along channels, one logit per pack; ``d_mbstd = G > 0`` (Karras et al. 2018) appends the
 minibatch-stddev feature map (:class:`~deconvgan.models.mbstd.MinibatchStdDev`) before the flatten.
+
+Depth (``g_depth``, ``d_depth``, default 0): that many extra stride-1 3x3 conv -> norm -> activation
+layers at each hidden resolution of G (after ``act{i}``: ``conv{i}_{j}``, ``norm{i}_{j}``, ``act{i}_{j}``)
+and after each strided conv of D (same names). With 0 no module is added, so the parameters and their
+seeded initial values are exactly those of the plain pair.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -33,6 +38,22 @@ from deconvgan.models.mbstd import MinibatchStdDev
 from deconvgan.models.upsample import make_upsample, transposed_padding
 
 LEAKY_SLOPE = 0.2
+DEPTH_KERNEL = 3  # the extra stride-1 layers of g_depth / d_depth: odd, so 'same' padding is symmetric
+
+
+def depth_layers(prefix: str, channels: int, depth: int, norm: bool, act: Callable[[], nn.Module]) -> OrderedDict:
+    """``depth`` x (3x3 stride-1 conv, BatchNorm if ``norm``, ``act()``) keeping ``[N, C, H, W]``.
+
+    Named ``conv{prefix}_{j}``, ``norm{prefix}_{j}``, ``act{prefix}_{j}`` for j = 1..depth. A conv
+    followed by BatchNorm takes no bias (BN's shift replaces it).
+    """
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    for j in range(1, depth + 1):
+        layers[f"conv{prefix}_{j}"] = nn.Conv2d(channels, channels, DEPTH_KERNEL, 1, DEPTH_KERNEL // 2, bias=not norm)
+        if norm:
+            layers[f"norm{prefix}_{j}"] = nn.BatchNorm2d(channels)
+        layers[f"act{prefix}_{j}"] = act()
+    return layers
 
 
 def num_levels(resolution: int) -> int:
@@ -70,7 +91,8 @@ class DCGANGenerator(nn.Module):
 
     ``widths`` overrides :func:`generator_widths` (one entry per level, base side first).
     Layers live in ``self.net`` (an ``nn.Sequential``): ``project``, ``reshape``, ``norm0``,
-    ``act0``, then ``up{i}``, ``norm{i}``, ``act{i}`` for i = 1..L-1, and ``up{L}``, ``tanh``.
+    ``act0``, then ``up{i}``, ``norm{i}``, ``act{i}`` for i = 1..L-1, and ``up{L}``, ``tanh``; with
+    ``g_depth`` > 0, ``conv{i}_{j}``, ``norm{i}_{j}``, ``act{i}_{j}`` follow each ``act{i}`` (i = 0..L-1).
     """
 
     def __init__(self, cfg: ModelConfig, widths: Sequence[int] | None = None) -> None:
@@ -97,12 +119,14 @@ class DCGANGenerator(nn.Module):
         if norm:
             layers["norm0"] = nn.BatchNorm2d(widths[0])
         layers["act0"] = nn.ReLU()
+        layers.update(depth_layers("0", widths[0], cfg.g_depth, norm, nn.ReLU))
         for i in range(1, levels):
             # [N, widths[i-1], base*2^(i-1), ...] -> [N, widths[i], base*2^i, base*2^i]
             layers[f"up{i}"] = up(widths[i - 1], widths[i], bias=not norm)
             if norm:
                 layers[f"norm{i}"] = nn.BatchNorm2d(widths[i])
             layers[f"act{i}"] = nn.ReLU()
+            layers.update(depth_layers(str(i), widths[i], cfg.g_depth, norm, nn.ReLU))
         # [N, widths[-1], R/2, R/2] -> [N, channels, R, R]: no norm, so keep the bias
         layers[f"up{levels}"] = up(widths[-1], cfg.channels, bias=True)
         layers["tanh"] = nn.Tanh()  # pixel values in [-1, 1], like the normalised data
@@ -119,7 +143,8 @@ class DCGANDiscriminator(nn.Module):
     ``widths`` overrides :func:`discriminator_widths`: one strided conv per entry, so fewer
     entries stop above the base side (the ``seed`` preset stops at 8x8). Layers live in
     ``self.net``: ``conv{i}``, ``norm{i}`` (i >= 2, when d_norm=batch), ``act{i}``, ``mbstd``
-    (when d_mbstd > 0), ``flatten``, ``logit``.
+    (when d_mbstd > 0), ``flatten``, ``logit``; with ``d_depth`` > 0, ``conv{i}_{j}``, ``norm{i}_{j}``
+    (when d_norm=batch), ``act{i}_{j}`` follow each ``act{i}``.
     With d_norm=spectral every conv and the final Linear carry a spectral-norm parametrization.
 
     Packing (``d_pack = m``): samples ``m*i .. m*i + m-1`` form pack ``i``, stacked along channels
@@ -153,6 +178,7 @@ class DCGANDiscriminator(nn.Module):
             if norm_here:
                 layers[f"norm{i}"] = nn.BatchNorm2d(c_out)
             layers[f"act{i}"] = nn.LeakyReLU(LEAKY_SLOPE)
+            layers.update(depth_layers(str(i), c_out, cfg.d_depth, batch_norm, lambda: nn.LeakyReLU(LEAKY_SLOPE)))
             c_in = c_out
         if cfg.d_mbstd > 0:
             # Before the final (dense) block, as in Karras et al.: D sees the batch's diversity as

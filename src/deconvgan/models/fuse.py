@@ -13,6 +13,9 @@ The generators here put a BatchNorm after:
   (one conv channel per output channel) and ``PixelShuffleUpsample`` (conv channel ``o`` becomes
   output channel ``o // scale^2``: the shuffle only moves pixels, so the fold commutes with it).
 
+A :class:`~deconvgan.models.cbn.ConditionalBatchNorm2d` in one of these positions has its normalisation
+(``.bn``, running statistics) folded the same way; its per-class scale and shift stay, picked per sample.
+
 Any BatchNorm not in one of these positions is left in place, which is still correct, only slower.
 """
 
@@ -25,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from deconvgan.models.cbn import ConditionalBatchNorm2d
 from deconvgan.models.upsample import PixelShuffleUpsample, ResizeConvUpsample, TransposedUpsample
 
 _FOLDABLE = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
@@ -53,6 +57,9 @@ def _fold_in_sequential(seq: nn.Sequential) -> None:
     names = list(seq._modules)
     for i, name in enumerate(names):
         bn = seq._modules[name]
+        conditional = isinstance(bn, ConditionalBatchNorm2d) and isinstance(bn.bn, nn.BatchNorm2d)
+        if conditional:  # fold its normalisation; the class's scale and shift stay in the module
+            bn = bn.bn
         if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)) or i == 0:
             continue
         if bn.running_mean is None or bn.running_var is None:
@@ -62,7 +69,10 @@ def _fold_in_sequential(seq: nn.Sequential) -> None:
             continue
         layer, repeat = target
         _fold(layer, bn, repeat)
-        seq._modules[name] = nn.Identity()
+        if conditional:
+            seq._modules[name].bn = nn.Identity()
+        else:
+            seq._modules[name] = nn.Identity()
 
 
 def _producer(seq: nn.Sequential, names: list[str], i: int, channels: int) -> tuple[nn.Module, int] | None:

@@ -9,7 +9,12 @@ from torch import nn
 
 from deconvgan.config import ModelConfig
 from deconvgan.errors import ConfigError
-from deconvgan.models.conditional import ConditionalDCGANGenerator, ProjectionDiscriminator
+from deconvgan.models.conditional import (
+    ConditionalDCGANGenerator,
+    ConditionalSpatialGenerator,
+    PatchProjectionDiscriminator,
+    ProjectionDiscriminator,
+)
 from deconvgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from deconvgan.models.mlp import MLPDiscriminator, MLPGenerator
 from deconvgan.models.seed import build_seed_discriminator, build_seed_generator
@@ -44,10 +49,18 @@ MODEL_REGISTRY: dict[str, ArchBuilders] = {
     ),
 }
 
+# model.num_classes > 0: the class-conditional pair of the architectures that have one (the config refuses others)
+CONDITIONAL_REGISTRY: dict[str, ArchBuilders] = {
+    "dcgan": ArchBuilders(ConditionalDCGANGenerator, ProjectionDiscriminator,
+                          "DCGAN with conditional batch norm in G and a projection discriminator"),
+    "spatial": ArchBuilders(ConditionalSpatialGenerator, PatchProjectionDiscriminator,
+                            "textures with conditional batch norm in G and a per-patch projection discriminator"),
+}
+
 
 def _builders(cfg: ModelConfig) -> ArchBuilders:
     try:
-        return MODEL_REGISTRY[cfg.arch]
+        return (CONDITIONAL_REGISTRY if cfg.num_classes else MODEL_REGISTRY)[cfg.arch]
     except KeyError:
         raise ConfigError(f"model.arch={cfg.arch!r} is not one of {', '.join(MODEL_REGISTRY)}") from None
 
@@ -55,14 +68,13 @@ def _builders(cfg: ModelConfig) -> ArchBuilders:
 def build_generator(cfg: ModelConfig) -> nn.Module:
     """A freshly initialised generator: ``forward(z: [N, latent_dim]) -> [N, C, R, R]`` in [-1, 1].
 
-    With ``cfg.num_classes > 0``: ``forward(z, labels: [N] int64)`` (conditional batch norm, see
+    Spatial (texture) generators take a latent field ``[N, C_z, h, w]`` instead of ``z``. With
+    ``cfg.num_classes > 0``: ``forward(z, labels: [N] int64)`` (conditional batch norm, see
     :mod:`deconvgan.models.conditional`).
 
     The module has ``.latent_dim`` and ``.config`` (``cfg``). Weights are drawn from torch's global
     RNG, so ``torch.manual_seed(s)`` first makes the result reproducible.
     """
-    if cfg.num_classes:  # class-conditional (dcgan only; the config refuses other archs)
-        return ConditionalDCGANGenerator(cfg)
     return _builders(cfg).generator(cfg)
 
 
@@ -70,9 +82,8 @@ def build_discriminator(cfg: ModelConfig) -> nn.Module:
     """A freshly initialised discriminator: ``forward(x: [N, C, R, R]) -> [N]`` logits (no sigmoid).
 
     With ``cfg.num_classes > 0``: ``forward(x, labels: [N] int64)``, a projection discriminator.
+    Spatial: one logit per patch, ``[N, P]``.
 
     The module has ``.config`` (``cfg``); weights come from torch's global RNG, like the generator's.
     """
-    if cfg.num_classes:
-        return ProjectionDiscriminator(cfg)
     return _builders(cfg).discriminator(cfg)

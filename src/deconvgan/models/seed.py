@@ -13,11 +13,11 @@ transposed convolution needs. This preset keeps the layer plan and fixes exactly
   ``-> flatten (256*8*8) -> dense -> logit``.
 
 The widths are fixed by the plan (``g_width``, ``d_width`` and ``max_width`` do not apply);
-``latent_dim``, ``channels``, ``g_norm``, ``d_norm``, ``kernel_size``, ``upsample`` and the
-discriminator's ``d_pack`` / ``d_mbstd`` apply as for ``dcgan``. With their defaults (kernel 4,
-transposed, no packing, no minibatch stddev) the layers are exactly the plan's. The generator
-coincides with the 64x64 DCGAN generator; the discriminator stops one level earlier (8x8x256
-instead of 4x4x512) before its dense layer.
+``latent_dim``, ``channels``, ``g_norm``, ``d_norm``, ``kernel_size``, ``g_depth``, ``d_depth``,
+``upsample`` and the discriminator's ``d_pack`` / ``d_mbstd`` apply as for ``dcgan``. With their
+defaults (kernel 4, depth 0, transposed, no packing, no minibatch stddev) the layers are exactly
+the plan's. The generator coincides with the 64x64 DCGAN generator; the discriminator stops one
+level earlier (8x8x256 instead of 4x4x512) before its dense layer.
 """
 
 from __future__ import annotations

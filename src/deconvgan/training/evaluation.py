@@ -23,7 +23,7 @@ from deconvgan import distributed as dist
 from deconvgan.atomic import write_text
 from deconvgan.config import Config
 from deconvgan.runfiles import BEST_FILE
-from deconvgan.sampling import generate, latents_for_seeds
+from deconvgan.sampling import generate, labels_for_seeds, latents_for_seeds
 
 # For each ``run.metric`` (the choice list is config.TRAINING_METRICS): the result key compared to keep the
 # best snapshot (lower is better).
@@ -54,8 +54,10 @@ class TrainingMetric:
         """Every rank calls this with the same (inference-mode) generator."""
         per_rank = math.ceil(self.samples / self.ranks.world_size)
         first = self.ranks.rank * per_rank
-        latents = latents_for_seeds(list(range(first, first + per_rank)), self.cfg.model.latent_dim)
-        images = generate(generator, latents).to(self.device)  # uint8 [per_rank, C, H, W]
+        seeds = list(range(first, first + per_rank))
+        labels = labels_for_seeds(seeds, self.cfg.model.num_classes) if self.cfg.model.num_classes else None
+        images = generate(generator, latents_for_seeds(seeds, self.cfg.model.latent_dim),
+                          labels=labels).to(self.device)  # uint8 [per_rank, C, H, W]; seed s in class s mod K
         if self.ranks.enabled:
             gathered = [torch.empty_like(images) for _ in range(self.ranks.world_size)]
             torch.distributed.all_gather(gathered, images)

@@ -33,6 +33,7 @@ from deconvgan.data import ImageDataset, load_dataset
 from deconvgan.data.classes import check_classes, class_balance, load_class_folders
 from deconvgan.data.crops import RandomCrops, TextureSources, load_texture_sources
 from deconvgan.data.dataset import names_of_classes
+from deconvgan.data.subset import take_fraction
 from deconvgan.device import select_device
 from deconvgan.errors import ConfigError
 from deconvgan.latents import draw_labels, draw_latents, is_spatial
@@ -171,7 +172,7 @@ def _train(
             f"the model makes {cfg.model.image_shape}: set model.resolution / model.channels to match"
         )
     conditional = cfg.model.num_classes > 0
-    if conditional:  # (texture sources never get here: the config refuses classes for arch spatial)
+    if conditional:  # images or texture sources: labels for exactly num_classes classes, each with an image
         check_classes(dataset, cfg.model.num_classes)
 
     seed = cfg.train.seed
@@ -194,7 +195,8 @@ def _train(
     batch = cfg.train.batch_size
     if isinstance(dataset, TextureSources):  # random crops of whole photographs (texture models)
         reals = RandomCrops(dataset, cfg.model.resolution, batch, device, rank=ranks.rank,
-                            world_size=ranks.world_size, hflip=cfg.data.hflip, rot90=cfg.data.rot90)
+                            world_size=ranks.world_size, hflip=cfg.data.hflip, rot90=cfg.data.rot90,
+                            labels=dataset.labels if conditional else None)
     else:
         reals = RealBatches(dataset.images, batch, seed, device, rank=ranks.rank, world_size=ranks.world_size,
                             hflip=cfg.data.hflip, labels=dataset.labels if conditional else None)
@@ -229,7 +231,7 @@ def _train(
                       enabled=ranks.is_main)
     cleanup.callback(monitor.close)  # on any exception too (closing twice is harmless)
     monitor.info(f"{'resuming' if state else 'starting'} {run_dir} at step {start_step}/{schedule.total_steps} "
-                 f"on {device} x {ranks.world_size} process(es); data {dataset.name}: {_describe(dataset)}")
+                 f"on {device} x {ranks.world_size} process(es); data {dataset.name}: {_describe(cfg, dataset)}")
     if state is not None and state.world_size != ranks.world_size:
         monitor.info(f"the run trained on {state.world_size} process(es) and continues on {ranks.world_size}: data "
                      "order and random draws are the same (drawn for the global batch); batch-norm statistics "
@@ -344,18 +346,25 @@ def _train(
 
 
 def _load_data(cfg: Config) -> ImageDataset | TextureSources:
-    if cfg.model.num_classes and cfg.data.source == "folder":  # classes: the first-level subfolders
-        return load_class_folders(cfg.data, cfg.model.resolution, cfg.model.channels)
     if is_spatial(cfg.model):
-        return load_texture_sources(cfg.data, cfg.model.channels, cfg.model.resolution)
-    return load_dataset(cfg.data, cfg.model.resolution, cfg.model.channels)
+        return load_texture_sources(cfg.data, cfg.model.channels, cfg.model.resolution,
+                                    classes=cfg.model.num_classes > 0)  # classes: the first-level subfolders
+    if cfg.model.num_classes and cfg.data.source == "folder":  # classes: the first-level subfolders
+        dataset = load_class_folders(cfg.data, cfg.model.resolution, cfg.model.channels)
+    else:
+        dataset = load_dataset(cfg.data, cfg.model.resolution, cfg.model.channels)
+    return take_fraction(dataset, cfg.data.fraction, cfg.data.fraction_seed)
 
 
-def _describe(dataset: ImageDataset | TextureSources) -> str:
+def _describe(cfg: Config, dataset: ImageDataset | TextureSources) -> str:
     if isinstance(dataset, TextureSources):
         sizes = ", ".join(f"{im.shape[2]}x{im.shape[1]}" for im in dataset.images[:4])
         more = f" and {len(dataset) - 4} more" if len(dataset) > 4 else ""
-        return f"{len(dataset)} source image(s) of {sizes}{more} px, random crops"
+        classes = f", each of {dataset.num_classes} classes equally often" if cfg.model.num_classes else ""
+        return f"{len(dataset)} source image(s) of {sizes}{more} px, random crops{classes}"
+    if cfg.data.fraction < 1:
+        return (f"{len(dataset.images)} images {tuple(dataset.images.shape[1:])}, data.fraction={cfg.data.fraction:g} "
+                f"of the set (seed {cfg.data.fraction_seed}{', per class' if dataset.labels is not None else ''})")
     return f"{len(dataset.images)} images {tuple(dataset.images.shape[1:])}"
 
 
