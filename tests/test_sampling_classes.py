@@ -29,7 +29,8 @@ def test_a_seeds_default_class_depends_on_the_seed_alone():
     assert labels_for_seeds([0, 4], 3, class_id=2).tolist() == [2, 2]
 
 
-def test_generate_passes_each_images_class_at_any_batch_size():
+def conditional_generator(scale_std: float = 0.0):
+    """A tiny 3-class generator whose classes differ (random per-class shifts, and scales if asked), eval mode."""
     torch.manual_seed(0)
     cfg = load_config(None, ["model.latent_dim=8", "model.g_width=8", "model.max_width=16", "model.num_classes=3"])
     G = build_generator(cfg.model).eval()
@@ -37,6 +38,13 @@ def test_generate_passes_each_images_class_at_any_batch_size():
         for m in G.modules():
             if hasattr(m, "bn"):
                 m.bias.normal_(0, 0.5)
+                if scale_std:
+                    m.weight.normal_(1, scale_std)
+    return G, cfg
+
+
+def test_generate_passes_each_images_class_at_any_batch_size():
+    G, _ = conditional_generator()
     z = latents_for_seeds(list(range(5)), 8)
     y = torch.tensor([2, 0, 1, 1, 2])
     with torch.no_grad():
@@ -58,14 +66,7 @@ def test_class_path_blends_one_hot_rows_and_ends_on_each_class():
 
 
 def test_soft_class_weights_equal_hard_labels_at_the_ends_and_blend_between():
-    torch.manual_seed(0)
-    cfg = load_config(None, ["model.latent_dim=8", "model.g_width=8", "model.max_width=16", "model.num_classes=3"])
-    G = build_generator(cfg.model).eval()
-    with torch.no_grad():
-        for m in G.modules():
-            if hasattr(m, "bn"):
-                m.bias.normal_(0, 0.5)
-                m.weight.normal_(1, 0.3)
+    G, _ = conditional_generator(scale_std=0.3)
     z = latents_for_seeds([4], 8).expand(3, -1)
     hard = generate(G, z, labels=torch.tensor([0, 1, 2]), fuse=False)
     soft = generate(G, z, labels=torch.eye(3))  # one-hot weights, fused copy: the same images
@@ -78,13 +79,7 @@ def test_cli_interpolates_between_classes_at_one_seed(tmp_path, capsys):
     from deconvgan.checkpoint import save_snapshot
     from deconvgan.cli import main
 
-    torch.manual_seed(0)
-    cfg = load_config(None, ["model.latent_dim=8", "model.g_width=8", "model.max_width=16", "model.num_classes=3"])
-    G = build_generator(cfg.model)
-    with torch.no_grad():
-        for m in G.modules():
-            if hasattr(m, "bn"):
-                m.bias.normal_(0, 0.5)
+    G, cfg = conditional_generator()
     save_snapshot(tmp_path / "g.safetensors", G, cfg.model, class_names=("cat", "dog", "owl"))
     out = tmp_path / "between"
     assert main(["interpolate", str(tmp_path / "g.safetensors"), "--seeds", "5", "--class", "cat,owl",

@@ -506,8 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "sifid, diversity, seam, spectral (default all)")
     p.add_argument("--num-generated", type=positive_int, help="generated images, seeds 0..N-1 (default 10000; "
                    "textures 64)")
-    p.add_argument("--num-real", type=positive_int, help="real images, the first N of the split (default 10000; "
-                   "textures: 64 random crops)")
+    p.add_argument("--num-real", type=positive_int, help="real images: the first N of the split, a seeded sample "
+                   "of N from a folder (default 10000; textures: 64 random crops)")
     p.add_argument("--extractor", choices=("classifier", "inception"), default="classifier",
                    help="feature space of prdc and class-fd (fid/kid always use Inception)")
     p.add_argument("--inception", metavar="PATH", help="StyleGAN's inception-2015-12-05.pt instead of the "

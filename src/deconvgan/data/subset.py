@@ -40,3 +40,14 @@ def take_fraction(dataset: ImageDataset, fraction: float, seed: int) -> ImageDat
     keep = subset_indices(len(dataset), fraction, seed, dataset.labels)
     labels = None if dataset.labels is None else dataset.labels[keep].contiguous()
     return dataclasses.replace(dataset, images=dataset.images[keep].contiguous(), labels=labels)
+
+
+def take_count(dataset: ImageDataset, count: int, seed: int = 0) -> ImageDataset:
+    """``count`` images drawn uniformly without replacement (seeded; dataset order kept), or the whole
+    dataset when it has no more. For sets stored in a meaningful order (a folder sorted by name), where
+    the first ``count`` would be a biased sample."""
+    if count >= len(dataset):
+        return dataset
+    keep = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count].sort().values
+    labels = None if dataset.labels is None else dataset.labels[keep].contiguous()
+    return dataclasses.replace(dataset, images=dataset.images[keep].contiguous(), labels=labels)

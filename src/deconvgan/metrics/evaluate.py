@@ -289,7 +289,8 @@ def evaluate(
 
 
 def load_real_images(data_cfg: DataConfig, model: ModelConfig, num_real: int) -> tuple[torch.Tensor, DataConfig, str]:
-    """The first ``num_real`` real images at the model's geometry, unflipped -> (uint8 images, config, cache name).
+    """The first ``num_real`` real images (of a folder: a seeded uniform sample of that many) at the model's
+    geometry, unflipped -> (uint8 images, config, cache name).
 
     Exactly what :func:`evaluate` compares with, so a caller can fill the real-feature cache ahead of time.
     """
@@ -299,14 +300,21 @@ def load_real_images(data_cfg: DataConfig, model: ModelConfig, num_real: int) ->
 
 def load_real_dataset(data_cfg: DataConfig, model: ModelConfig, num_real: int) -> tuple[ImageDataset, DataConfig, str]:
     """:func:`load_real_images` with the labels: the whole dataset (a folder of class subfolders for a
-    conditional model), the config it was loaded with and the cache name."""
+    conditional model), the config it was loaded with and the cache name. For a folder the images are a
+    seeded uniform sample of ``num_real`` (all of them when it holds no more), not its first files."""
     from deconvgan.data import load_dataset
     from deconvgan.data.classes import load_class_folders
+    from deconvgan.data.subset import take_count
 
-    real_cfg = dataclasses.replace(data_cfg, max_images=num_real, hflip=False,
+    # A folder is read in name order, which groups alike images (emoji by code point, photos by date):
+    # its reference is a seeded uniform sample of the whole folder, not the first num_real files.
+    folder = data_cfg.source == "folder"
+    real_cfg = dataclasses.replace(data_cfg, max_images=None if folder else num_real, hflip=False,
                                    stacked_count=max(num_real, 2))  # stacked: draw just what is used
-    load = load_class_folders if model.num_classes and real_cfg.source == "folder" else load_dataset
+    load = load_class_folders if model.num_classes and folder else load_dataset
     real = load(real_cfg, model.resolution, model.channels)
+    if folder:
+        real = take_count(real, num_real, seed=0)
     real_name = real.name.removesuffix(f"-{real_cfg.split}")  # "mnist-test" -> "mnist": the key holds the split
     return real, real_cfg, real_name
 

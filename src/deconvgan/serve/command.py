@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--max-delay-ms", type=bounded(float, 0, 1000), default=5.0,
                    help="how long a batch may wait for more requests while the server is busy (default 5)")
     p.add_argument("--token-env", metavar="VAR", help="require `Authorization: Bearer $VAR` on every route but "
-                   "/healthz and /readyz")
+                   "/healthz, /readyz and the page's static files (open it as /#token=...)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow browser pages from this origin (repeatable; default: CORS off)")
     p.add_argument("--max-images", type=bounded(int, 1, 100_000), default=256, help="images per request")
