@@ -5,7 +5,7 @@
 
 Loopback only and bounded in time: ``deconvgan serve`` runs as a subprocess on 127.0.0.1 (a free port),
 once with dynamic batching on (``--max-batch 64 --max-delay-ms 5``, the defaults) and once off
-(``--max-batch 1``). Against each, 1, 8 and 32 clients (one ``httpx.AsyncClient``, one keep-alive connection
+(``--max-batch 1``). Against each, 1, 8 and 32 clients (raw asyncio streams, one keep-alive connection
 per client, in this process) each ask for one image at a time, ``GET /v1/models/NAME/images/SEED.png``, for
 ``--seconds`` after a warm-up of a second or two. Every request names a seed no request has named before, so
 neither the browser-style cache (ETag, 304) nor anything else can answer from memory: each answer is a
@@ -166,37 +166,74 @@ class Server:
 # --- the clients ------------------------------------------------------------------------------------------
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection on raw asyncio streams, for GETs one at a time.
+
+    The load needs a client much faster than the server: httpx's AsyncClient tops out near 170 requests/s
+    on this machine (its own overhead: the same server answers ``/healthz`` about 10x faster to a plain
+    sequential client), which would have made the client the bottleneck of every row.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode())
+        await self.writer.drain()
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        if length is None:
+            raise ConnectionError(f"GET {path}: an answer without Content-Length")
+        return status, await self.reader.readexactly(int(length.group(1)))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 async def load(url: str, clients: int, seconds: float, warmup: float, first_seed: int | None) -> dict:
-    """``clients`` concurrent loops of one GET at a time, for ``seconds`` after ``warmup``: images of new seeds
-    from ``first_seed`` on, or (None) ``/healthz``, the ceiling of HTTP alone."""
+    """``clients`` concurrent loops of one GET at a time, each on its own keep-alive connection, for ``seconds``
+    after ``warmup``: images of new seeds from ``first_seed`` on, or (None) ``/healthz``, the ceiling of HTTP."""
+    host, port = url.removeprefix("http://").split(":")
     seeds = itertools.count(first_seed or 0)
     counts = {"ok": 0, "5xx": 0, "other": 0, "lost": 0}
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+    connections = [Connection(host, int(port)) for _ in range(clients)]
 
-        async def loop(end: float, record: bool) -> None:
-            while time.perf_counter() < end:
-                path = "/healthz" if first_seed is None else f"/v1/models/{MODEL}/images/{next(seeds)}.png"
-                start = time.perf_counter()
-                try:
-                    response = await client.get(path)
-                except httpx.HTTPError:
-                    counts["lost"] += 1  # errors count in the warm-up too
-                    continue
-                elapsed = time.perf_counter() - start
-                png = first_seed is None or response.content.startswith(PNG_SIGNATURE)
-                if response.status_code != 200 or not png:
-                    counts["5xx" if response.status_code >= 500 else "other"] += 1
-                elif record:
-                    counts["ok"] += 1
-                    latencies.append(elapsed)
+    async def loop(connection: Connection, end: float, record: bool) -> None:
+        while time.perf_counter() < end:
+            path = "/healthz" if first_seed is None else f"/v1/models/{MODEL}/images/{next(seeds)}.png"
+            start = time.perf_counter()
+            try:
+                status, body = await asyncio.wait_for(connection.get(path), timeout=120)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
+                counts["lost"] += 1  # no answer (errors count in the warm-up too); the next GET reconnects
+                connection.close()
+                continue
+            elapsed = time.perf_counter() - start
+            png = first_seed is None or body.startswith(PNG_SIGNATURE)
+            if status != 200 or not png:
+                counts["5xx" if status >= 500 else "other"] += 1
+            elif record:
+                counts["ok"] += 1
+                latencies.append(elapsed)
 
+    try:
         end = time.perf_counter() + warmup
-        await asyncio.gather(*(loop(end, False) for _ in range(clients)))
+        await asyncio.gather(*(loop(c, end, False) for c in connections))
         start = time.perf_counter()
-        await asyncio.gather(*(loop(start + seconds, True) for _ in range(clients)))
+        await asyncio.gather(*(loop(c, start + seconds, True) for c in connections))
         elapsed = time.perf_counter() - start  # until the last request started in time has its answer
+    finally:
+        for connection in connections:
+            connection.close()
     return {**counts, "clients": clients, "seconds": elapsed, "requests_per_s": counts["ok"] / elapsed,
             "ms": percentiles(latencies)}
 
