@@ -38,6 +38,23 @@ def grid(run_dir: Path, path: Path, threads: int | None) -> None:
                         str(path), "--device", "cpu"], check=True, env=child_env(threads), stdout=subprocess.DEVNULL)
 
 
+def picture(rows: list[tuple[str, Path]], out: Path) -> None:
+    """The rows' grids side by side under their labels, with the attribution below: one PNG for the README."""
+    from PIL import Image, ImageDraw
+
+    grids = [Image.open(path).convert("RGB") for _, path in rows]
+    side, gap, top, bottom = grids[0].width, 12, 22, 22
+    canvas = Image.new("RGB", (len(grids) * side + (len(grids) - 1) * gap, top + grids[0].height + bottom), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, ((label, _), image) in enumerate(zip(rows, grids, strict=True)):
+        canvas.paste(image, (i * (side + gap), top))
+        draw.text((i * (side + gap) + 4, 5), label, fill="black")
+    draw.text((4, top + grids[0].height + 5), "Generated. " + ATTRIBUTION.split(";")[0], fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(out)
+    print(f"wrote {out}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subsets", default="100,10", help="percent of the emoji: 100, 10 (comma-separated)")
@@ -47,6 +64,7 @@ def main() -> int:
     parser.add_argument("--metrics", default="fid,kid,prdc", help="evaluate --metrics (Inception: slow on a CPU)")
     parser.add_argument("--num-eval", type=int, default=1000, help="generated images (Inception: a few images/s)")
     parser.add_argument("--num-real", type=int, default=4009, help="real images of the full set (features cached)")
+    parser.add_argument("--picture", type=Path, help="also write the rows' sample grids side by side to this PNG")
     add_run_arguments(parser, "runs/bench-colour")
     args = parser.parse_args()
     root = data_root(args.data_root)
@@ -84,6 +102,9 @@ def main() -> int:
             print(f"| {subset}% ({len(runs)} seed(s)) | {augment} | " + " | ".join(cells)
                   + f" | {minutes(time_s)} | {runs[0]['row']}.png |")
     print(f"\n{ATTRIBUTION}")
+    if args.picture:
+        picture([(f"{r['subset']}% of the emoji, augment {r['augment']}", args.out / f"{r['row']}.png")
+                 for r in results if r["seed"] == seeds[0]], args.picture)
     return 0
 
 
