@@ -71,6 +71,21 @@ def test_a_lone_request_does_not_wait_for_the_delay():
     assert run(batcher, one) < 0.5 and fake.sizes == [1]
 
 
+def test_a_batch_as_large_as_the_last_one_does_not_wait_for_the_delay():
+    """N clients in a loop: once their N requests are in, the batch runs (no idle max_delay per round)."""
+    fake = Recorder(delay_s=0.01)
+    batcher = Batcher(fake, max_batch=64, max_delay_s=3.0, max_pending=100)
+
+    async def rounds():
+        start = time.perf_counter()
+        for r in range(4):
+            await asyncio.gather(*[batcher.generate(latent(10 * r + i)) for i in range(4)])
+        return time.perf_counter() - start
+
+    assert run(batcher, rounds) < 2.5  # the old policy waited up to 3 s in every round that overlapped
+    assert sum(fake.sizes) == 16 and max(fake.sizes) == 4
+
+
 def test_a_request_larger_than_max_batch_runs_alone_and_calls_run_alone():
     fake = Recorder(delay_s=0.01)
     batcher = Batcher(fake, max_batch=4, max_delay_s=0.01, max_pending=10)
