@@ -218,3 +218,21 @@ def test_cli_bad_input_exits_2_with_one_line(snapshot: Path, capsys, extra: list
 def test_cli_missing_snapshot(tmp_path: Path, capsys) -> None:
     assert main(["evaluate", str(tmp_path / "nope.safetensors"), "--data", "digits", "--split", "train"]) == 2
     assert "no such snapshot" in capsys.readouterr().err
+
+
+def test_a_folder_reference_is_a_seeded_sample_of_the_whole_folder(tmp_path: Path) -> None:
+    """Files in name order can group alike images: the first N would be a biased reference."""
+    from PIL import Image
+
+    from deconvgan.metrics.evaluate import load_real_dataset
+
+    for i in range(40):  # image i is flat grey level i: its pixels say which file it was
+        Image.new("L", (8, 8), i).save(tmp_path / f"{i:03d}.png")
+    cfg = DataConfig(source="folder", path=str(tmp_path))
+    model = ModelConfig(resolution=16, channels=1)
+    first, _, _ = load_real_dataset(cfg, model, 10)
+    again, _, _ = load_real_dataset(cfg, model, 10)
+    picked = first.images[:, 0, 0, 0].tolist()
+    assert picked == again.images[:, 0, 0, 0].tolist() and picked == sorted(set(picked))  # seeded, no repeats
+    assert picked != list(range(10)) and max(picked) >= 20  # drawn from the whole folder
+    assert load_real_dataset(cfg, model, 100)[0].images[:, 0, 0, 0].tolist() == list(range(40))  # all of it

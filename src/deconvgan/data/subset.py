@@ -37,9 +37,7 @@ def take_fraction(dataset: ImageDataset, fraction: float, seed: int) -> ImageDat
     """The dataset reduced to a seeded ``fraction`` of its images (itself when ``fraction`` is 1)."""
     if fraction >= 1:
         return dataset
-    keep = subset_indices(len(dataset), fraction, seed, dataset.labels)
-    labels = None if dataset.labels is None else dataset.labels[keep].contiguous()
-    return dataclasses.replace(dataset, images=dataset.images[keep].contiguous(), labels=labels)
+    return _select(dataset, subset_indices(len(dataset), fraction, seed, dataset.labels))
 
 
 def take_count(dataset: ImageDataset, count: int, seed: int = 0) -> ImageDataset:
@@ -48,6 +46,11 @@ def take_count(dataset: ImageDataset, count: int, seed: int = 0) -> ImageDataset
     the first ``count`` would be a biased sample."""
     if count >= len(dataset):
         return dataset
-    keep = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count].sort().values
+    drawn = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
+    return _select(dataset, drawn.sort().values)
+
+
+def _select(dataset: ImageDataset, keep: torch.Tensor) -> ImageDataset:
+    """The images (and labels) at the sorted indices ``keep``."""
     labels = None if dataset.labels is None else dataset.labels[keep].contiguous()
     return dataclasses.replace(dataset, images=dataset.images[keep].contiguous(), labels=labels)

@@ -163,12 +163,12 @@ class Batcher:
                     batch.append(self._queue.popleft())
                     images += nxt.size
                     continue
-                busy = len(batch) > 1 or self._last_merged > 1
-                # as many requests as the last batch merged: the clients in flight are all here, most likely,
-                # and waiting longer would only idle the generator (8 clients: 423 -> 613 images/s, measured)
+                # As many requests as the last batch merged: the clients in flight are all here, most likely, and
+                # waiting longer would only idle the generator (8 clients: 423 -> 613 images/s, measured). This also
+                # covers the idle server (a lone request after a lone one runs at once).
                 gathered = len(batch) >= self._last_merged
                 remaining = deadline - time.perf_counter()
-                if not busy or gathered or remaining <= 0 or self._stopping:
+                if gathered or remaining <= 0 or self._stopping:
                     break
                 self._cond.wait(remaining)
             self._last_merged = len(batch)
