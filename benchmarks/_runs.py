@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -134,3 +135,56 @@ def mean_std(values: list[float], digits: int = 1) -> str:
 
 def minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
+
+
+def progress(row: Row, out: Path, root: str, threads: int | None, every_kimg: float, log=print) -> list[dict]:
+    """The row's metrics over its run: each kept step snapshot about every ``every_kimg`` (and the last).
+
+    Scores ``<run>/snapshots/step-*.safetensors`` with ``deconvgan evaluate`` and the row's metrics and
+    evaluation arguments, so the values are comparable with the row's final result. Returns
+    ``[{"snapshot", "kimg", "train_s", "metrics"}]`` in training order; each point is cached in ``progress.json``
+    beside the row's result, so a stopped script continues where it left off.
+    """
+    run_dir = _run_dir(out / row.name)
+    assert run_dir is not None, f"{row.name}: train the row first (run_row)"
+    cache_path = out / row.name / "progress.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    records = [json.loads(line) for line in (run_dir / STATS_FILE).read_text().splitlines()]
+    walls = sorted((r["step"], r["wall_time_s"]) for r in records if "wall_time_s" in r)
+    batch = _batch_size(run_dir)
+    snapshots = sorted((run_dir / "snapshots").glob("step-*.safetensors"))
+    chosen: list[tuple[Path, float]] = []  # near each multiple of every_kimg, and the final snapshot
+    slack = 0.05 * every_kimg  # a periodic snapshot lands up to a batch short of its kimg
+    target = every_kimg
+    for i, path in enumerate(snapshots):
+        kimg = int(path.stem.split("-")[1]) * batch / 1000
+        if i == len(snapshots) - 1:
+            if chosen and kimg - chosen[-1][1] < slack:  # the final snapshot just after a periodic one
+                chosen.pop()
+        elif kimg < target - slack:
+            continue
+        chosen.append((path, kimg))
+        target = (math.floor((kimg + slack) / every_kimg) + 1) * every_kimg
+    points = []
+    for path, kimg in chosen:
+        step = int(path.stem.split("-")[1])
+        if path.name not in cache:
+            log(f"[{time.strftime('%H:%M:%S')}] {row.name}: evaluating {path.name} ({kimg:g} kimg)")
+            report = out / row.name / "progress-evaluation.json"
+            subprocess.run([sys.executable, "-m", "deconvgan", "evaluate", str(path), "--data-root", root,
+                            "--metrics", ",".join(row.metrics), "--json", str(report), "--no-progress",
+                            *row.eval_args], check=True, env=child_env(threads), stdout=subprocess.DEVNULL)
+            train_s = max((w for s, w in walls if s <= step), default=0.0)
+            cache[path.name] = {"snapshot": path.name, "kimg": kimg, "train_s": train_s,
+                                "metrics": json.loads(report.read_text())["metrics"]}
+            report.unlink()
+            write_text(cache_path, json.dumps(cache, indent=2) + "\n")
+        points.append(cache[path.name])
+    return points
+
+
+def _batch_size(run_dir: Path) -> int:
+    """The run's global batch size, from its config.yaml."""
+    import yaml
+
+    return int(yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["batch_size"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from _runs import Row, add_run_arguments, choices, data_root, mean_std, minutes, run_row
+from _runs import Row, add_run_arguments, choices, data_root, mean_std, minutes, progress, run_row
 
 AUGMENTS = {"none": (), "diffaugment": ("augment.kind=diffaugment",), "ada": ("augment.kind=ada",)}
 FRACTIONS = ("1", "10")  # percent of the 60,000 training images
@@ -30,6 +30,8 @@ def main() -> int:
     parser.add_argument("--augments", default="none,diffaugment,ada", help=f"of {', '.join(AUGMENTS)}")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--kimg", type=float, default=100.0, help="training images per run, in thousands")
+    parser.add_argument("--progress-every", type=float,
+                        help="also score the kept snapshots of the first seed's rows about every this many kimg")
     add_run_arguments(parser, "runs/bench-small-data")
     args = parser.parse_args()
     root = data_root(args.data_root)
@@ -37,10 +39,17 @@ def main() -> int:
     augments = choices(parser, "--augments", args.augments, AUGMENTS)
     seeds = [int(s) for s in args.seeds.split(",")]
 
+    over_the_run: dict[str, list[dict]] = {}  # "1% ada" -> the first seed's progress points
+
     def rows(percent: str, augment: str) -> list[dict]:
         sets = AUGMENTS[augment] + ((f"data.fraction={int(percent) / 100:g}",) if percent != "100" else ())
-        return [run_row(Row(f"fashion{percent}-{augment}-{args.kimg:g}kimg-seed{seed}", "fashion-28", args.kimg,
-                            seed, sets, eval_args=EVAL), args.out, root, args.threads) for seed in seeds]
+        made = [Row(f"fashion{percent}-{augment}-{args.kimg:g}kimg-seed{seed}", "fashion-28", args.kimg,
+                    seed, sets, eval_args=EVAL) for seed in seeds]
+        results = [run_row(row, args.out, root, args.threads) for row in made]
+        if args.progress_every:
+            over_the_run[f"{percent}% {augment}"] = progress(made[0], args.out, root, args.threads,
+                                                              args.progress_every)
+        return results
 
     def fd(runs: list[dict]) -> float:
         return statistics.mean(r["metrics"]["fd-classifier"] for r in runs)
@@ -69,6 +78,15 @@ def main() -> int:
             print(f"| {percent}% ({600 * int(percent):,}) | {augment} | "
                   f"{mean_std([r['metrics']['fd-classifier'] for r in runs], 2)} | {gap} | "
                   f"{minutes(statistics.mean(r['train_wall_s'] for r in runs))} |")
+    if over_the_run:
+        print(f"\nFD-classifier over the run (seed {seeds[0]}; same evaluation as the final rows)\n")
+        names = list(over_the_run)
+        print("| kimg | " + " | ".join(names) + " |")
+        print("|---|" + "---|" * len(names))
+        for i, point in enumerate(over_the_run[names[0]]):
+            cells = [f"{over_the_run[n][i]['metrics']['fd-classifier']:.2f}" if i < len(over_the_run[n]) else ""
+                     for n in names]
+            print(f"| {point['kimg']:.0f} | " + " | ".join(cells) + " |")
     return 0
 
 

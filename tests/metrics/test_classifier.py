@@ -63,6 +63,10 @@ def test_outputs_shapes_and_batching(tmp_path: Path) -> None:
     assert model.features(x[:0]).shape == (0, 16) and model.predict(x[:0]).shape == (0,)
     model.batch_size = 5  # batch-independent: eval-mode batch norm
     assert torch.allclose(model(x), feats, atol=1e-5)
+    probs = model.probabilities(x)
+    assert probs.shape == (37, 4) and probs.dtype == torch.float32 and model.probabilities(x[:0]).shape == (0, 4)
+    assert torch.allclose(probs.sum(1), torch.ones(37)) and (probs >= 0).all()
+    assert torch.equal(probs.argmax(1), labels)  # the labels are the most probable class
 
 
 def test_training_is_deterministic(tmp_path: Path) -> None:

@@ -74,6 +74,27 @@ def test_mode_coverage_counts_modes_and_kl() -> None:
     assert result.kl == pytest.approx(float((p * np.log(p * NUM_MODES)).sum()))
 
 
+class SureOfChannelMean(ChannelMean):
+    """ChannelMean's digit with probability ``sure`` (the rest spread over the other nine)."""
+
+    def __init__(self, sure: float) -> None:
+        self.sure = sure
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        digits = self.predict(images)
+        probs = torch.full((len(digits), 10), (1 - self.sure) / 9)
+        probs[torch.arange(len(digits)), digits] = self.sure
+        return probs
+
+
+def test_confidence_is_the_mean_top_probability_over_channels() -> None:
+    x = constant_stacked([(1, 2, 3), (4, 5, 6)])
+    assert mode_coverage(x, ChannelMean()).confidence is None  # labels only: no confidence
+    result = mode_coverage(x, SureOfChannelMean(0.8))
+    assert result.confidence == pytest.approx(0.8) and result.modes == 2  # digits from the probabilities' argmax
+    assert result.kl == mode_coverage(x, ChannelMean()).kl
+
+
 def test_stacked_classifier_is_unwrapped_to_its_digit_classifier() -> None:
     x = constant_stacked([(3, 1, 4), (1, 5, 9)])
     wrapped = StackedDigitClassifier.__new__(StackedDigitClassifier)

@@ -135,26 +135,36 @@ class DomainClassifier:
         self.dim = meta["recipe"]["feature_dim"]
 
     @torch.inference_mode()
-    def _run(self, images: torch.Tensor, head: bool) -> torch.Tensor:
+    def _run(self, images: torch.Tensor, output: str) -> torch.Tensor:
+        """``output``: "features" [N, D], "labels" [N] or "probabilities" [N, K] (softmax of the head)."""
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"expected uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
         if images.shape[0] == 0:
-            return torch.empty(0, dtype=torch.long) if head else torch.empty(0, self.dim)
+            width = self.dim if output == "features" else self.model.head.out_features
+            return torch.empty(0, dtype=torch.long) if output == "labels" else torch.empty(0, width)
         outs = []
         for part in images.split(self.batch_size):
             feats = self.model.features(_normalise(part).to(self.device))  # [b, D]
-            outs.append((self.model.head(feats).argmax(1) if head else feats.float()).cpu())
+            if output == "features":
+                outs.append(feats.float().cpu())
+            else:
+                logits = self.model.head(feats).float()  # [b, K]
+                outs.append((logits.argmax(1) if output == "labels" else logits.softmax(1)).cpu())
         return torch.cat(outs)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [N, C, H, W] -> float32 penultimate features [N, feature_dim]."""
-        return self._run(images, head=False)
+        return self._run(images, "features")
 
     __call__ = features
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [N, C, H, W] -> int64 predicted labels [N]."""
-        return self._run(images, head=True).long()
+        return self._run(images, "labels").long()
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, C, H, W] -> float32 class probabilities [N, K] (softmax; rows sum to 1)."""
+        return self._run(images, "probabilities")
 
     def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         """Fraction of ``images`` whose predicted label equals ``labels``."""

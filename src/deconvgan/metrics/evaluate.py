@@ -150,13 +150,15 @@ def metric_prdc(ctx: EvalContext) -> dict[str, float]:
 
 
 def metric_mode_coverage(ctx: EvalContext) -> dict[str, float]:
-    """Stacked MNIST: modes hit of 1000 and KL(modes || uniform), on all generated images (26,000)."""
+    """Stacked MNIST: modes hit of 1000, KL(modes || uniform) and the classifier's mean confidence on the
+    channels, on all generated images (26,000)."""
     from deconvgan.metrics.mode_coverage import mode_coverage
 
     if ctx.data_cfg.source != "stacked-mnist":
         raise ConfigError(f"mode-coverage is defined for Stacked MNIST only (data is {ctx.data_cfg.source})")
     result = mode_coverage(ctx.fake, ctx.get_extractor("classifier"))
-    return {"modes": float(result.modes), "modes-kl": result.kl}
+    confidence = {} if result.confidence is None else {"modes-confidence": result.confidence}
+    return {"modes": float(result.modes), "modes-kl": result.kl, **confidence}
 
 
 def metric_spectral(ctx: EvalContext) -> dict[str, float]:
