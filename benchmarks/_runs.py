@@ -22,7 +22,7 @@ from pathlib import Path
 
 from deconvgan.atomic import write_text
 from deconvgan.data.dataset import DATA_ROOT_ENV
-from deconvgan.runfiles import STATE_FILE, STATS_FILE
+from deconvgan.runfiles import CONFIG_FILE, SNAPSHOTS_DIR, STATE_FILE, STATS_FILE, STEP_SNAPSHOT_GLOB
 
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -140,7 +140,7 @@ def minutes(seconds: float) -> str:
 def progress(row: Row, out: Path, root: str, threads: int | None, every_kimg: float, log=print) -> list[dict]:
     """The row's metrics over its run: each kept step snapshot about every ``every_kimg`` (and the last).
 
-    Scores ``<run>/snapshots/step-*.safetensors`` with ``deconvgan evaluate`` and the row's metrics and
+    Scores the run's step snapshots with ``deconvgan evaluate`` and the row's metrics and
     evaluation arguments, so the values are comparable with the row's final result. Returns
     ``[{"snapshot", "kimg", "train_s", "metrics"}]`` in training order; each point is cached in ``progress.json``
     beside the row's result, so a stopped script continues where it left off.
@@ -152,7 +152,7 @@ def progress(row: Row, out: Path, root: str, threads: int | None, every_kimg: fl
     records = [json.loads(line) for line in (run_dir / STATS_FILE).read_text().splitlines()]
     walls = sorted((r["step"], r["wall_time_s"]) for r in records if "wall_time_s" in r)
     batch = _batch_size(run_dir)
-    snapshots = sorted((run_dir / "snapshots").glob("step-*.safetensors"))
+    snapshots = sorted((run_dir / SNAPSHOTS_DIR).glob(STEP_SNAPSHOT_GLOB))
     chosen: list[tuple[Path, float]] = []  # near each multiple of every_kimg, and the final snapshot
     slack = 0.05 * every_kimg  # a periodic snapshot lands up to a batch short of its kimg
     target = every_kimg
@@ -184,7 +184,7 @@ def progress(row: Row, out: Path, root: str, threads: int | None, every_kimg: fl
 
 
 def _batch_size(run_dir: Path) -> int:
-    """The run's global batch size, from its config.yaml."""
+    """The run's global batch size, from its resolved config."""
     import yaml
 
-    return int(yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["batch_size"])
+    return int(yaml.safe_load((run_dir / CONFIG_FILE).read_text())["train"]["batch_size"])

@@ -18,7 +18,9 @@ import statistics
 
 from _runs import Row, add_run_arguments, choices, data_root, mean_std, minutes, progress, run_row
 
-AUGMENTS = {"none": (), "diffaugment": ("augment.kind=diffaugment",), "ada": ("augment.kind=ada",)}
+AUGMENTS = {"none": (), "diffaugment": ("augment.kind=diffaugment",), "ada": ("augment.kind=ada",),
+            # ADA without cutout (ADA's own pipeline has no erasing): is it the cutout that costs quality?
+            "ada-ct": ("augment.kind=ada", "augment.policy=[color,translation]")}
 FRACTIONS = ("1", "10")  # percent of the 60,000 training images
 EVAL = ("--num-generated", "10000", "--num-real", "10000")
 GAP_NOISE = 1.0  # a smaller gap is too small to divide by with one seed per row (not a measured spread)
