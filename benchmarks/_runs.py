@@ -78,7 +78,8 @@ def child_env(threads: int | None) -> dict[str, str]:
     return env
 
 
-def _run_dir(row_dir: Path) -> Path | None:
+def run_dir_of(row_dir: Path) -> Path | None:
+    """The (newest) training run inside a row's folder, if any."""
     found = sorted(p for p in row_dir.glob("[0-9]*-*") if p.is_dir())
     return found[-1] if found else None
 
@@ -92,7 +93,7 @@ def run_row(row: Row, out: Path, root: str, threads: int | None, log=print) -> d
     row_dir.mkdir(parents=True, exist_ok=True)
     env = child_env(threads)
     train = [sys.executable, "-m", "deconvgan", "train", "--data-root", root, "--no-progress"]
-    existing = _run_dir(row_dir)
+    existing = run_dir_of(row_dir)
     if existing is not None and (existing / STATE_FILE).is_file():  # continue (or just close) the run
         train += ["--resume", str(existing)]  # with its own config: preset, seed, kimg and --set are in it
     else:  # none yet, or one stopped before its first training state: start a new one beside it
@@ -103,27 +104,33 @@ def run_row(row: Row, out: Path, root: str, threads: int | None, log=print) -> d
         train += ["--threads", str(threads)]
     log(f"[{time.strftime('%H:%M:%S')}] {row.name}: training {row.kimg:g} kimg")
     subprocess.run(train, check=True, env=env, stdout=subprocess.DEVNULL)
-    run_dir = _run_dir(row_dir)
+    run_dir = run_dir_of(row_dir)
     assert run_dir is not None
-    records = [json.loads(line) for line in (run_dir / STATS_FILE).read_text().splitlines()]
-    steps = [r for r in records if "images_per_s" in r]
+    steps = [r for r in _stats(run_dir) if "images_per_s" in r]
 
     log(f"[{time.strftime('%H:%M:%S')}] {row.name}: evaluating {','.join(row.metrics)}")
     report = run_dir / "evaluation.json"
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "deconvgan", "evaluate", str(run_dir), "--data-root", root,
-                    "--metrics", ",".join(row.metrics), "--json", str(report), "--no-progress", *row.eval_args],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
+    metrics = evaluate(run_dir, row, root, threads, report)
     result = {
         "row": row.name, **row.labels, "preset": row.preset, "kimg": steps[-1]["kimg"], "seed": row.seed,
         "sets": list(row.sets), "threads": threads or "default",
         "train_wall_s": steps[-1]["wall_time_s"],  # the whole training, snapshots and grids included
         "images_per_s": statistics.median(r["images_per_s"] for r in steps),
         "eval_wall_s": round(time.perf_counter() - start, 1),
-        "metrics": json.loads(report.read_text())["metrics"],
+        "metrics": metrics,
     }
     write_text(result_path, json.dumps(result, indent=2) + "\n")
     return result
+
+
+def evaluate(snapshot: Path, row: Row, root: str, threads: int | None, report: Path) -> dict[str, float]:
+    """``deconvgan evaluate`` of a snapshot (or a run's final one) with the row's metrics and arguments,
+    its JSON written to ``report``; returns the metrics."""
+    subprocess.run([sys.executable, "-m", "deconvgan", "evaluate", str(snapshot), "--data-root", root,
+                    "--metrics", ",".join(row.metrics), "--json", str(report), "--no-progress", *row.eval_args],
+                   check=True, env=child_env(threads), stdout=subprocess.DEVNULL)
+    return json.loads(report.read_text())["metrics"]
 
 
 def mean_std(values: list[float], digits: int = 1) -> str:
@@ -145,46 +152,47 @@ def progress(row: Row, out: Path, root: str, threads: int | None, every_kimg: fl
     ``[{"snapshot", "kimg", "train_s", "metrics"}]`` in training order; each point is cached in ``progress.json``
     beside the row's result, so a stopped script continues where it left off.
     """
-    run_dir = _run_dir(out / row.name)
+    run_dir = run_dir_of(out / row.name)
     assert run_dir is not None, f"{row.name}: train the row first (run_row)"
     cache_path = out / row.name / "progress.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
-    records = [json.loads(line) for line in (run_dir / STATS_FILE).read_text().splitlines()]
-    walls = sorted((r["step"], r["wall_time_s"]) for r in records if "wall_time_s" in r)
+    walls = sorted((r["step"], r["wall_time_s"]) for r in _stats(run_dir) if "wall_time_s" in r)
     batch = _batch_size(run_dir)
-    snapshots = sorted((run_dir / SNAPSHOTS_DIR).glob(STEP_SNAPSHOT_GLOB))
-    chosen: list[tuple[Path, float]] = []  # near each multiple of every_kimg, and the final snapshot
+    snapshots = [(path, int(path.stem.removeprefix("step-"))) for path in
+                 sorted((run_dir / SNAPSHOTS_DIR).glob(STEP_SNAPSHOT_GLOB))]  # names from step_snapshot_name
+    chosen: list[tuple[Path, int, float]] = []  # near each multiple of every_kimg, and the final snapshot
     slack = 0.05 * every_kimg  # a periodic snapshot lands up to a batch short of its kimg
     target = every_kimg
-    for i, path in enumerate(snapshots):
-        kimg = int(path.stem.split("-")[1]) * batch / 1000
+    for i, (path, step) in enumerate(snapshots):
+        kimg = step * batch / 1000
         if i == len(snapshots) - 1:
-            if chosen and kimg - chosen[-1][1] < slack:  # the final snapshot just after a periodic one
+            if chosen and kimg - chosen[-1][2] < slack:  # the final snapshot just after a periodic one
                 chosen.pop()
         elif kimg < target - slack:
             continue
-        chosen.append((path, kimg))
+        chosen.append((path, step, kimg))
         target = (math.floor((kimg + slack) / every_kimg) + 1) * every_kimg
     points = []
-    for path, kimg in chosen:
-        step = int(path.stem.split("-")[1])
+    for path, step, kimg in chosen:
         if path.name not in cache:
             log(f"[{time.strftime('%H:%M:%S')}] {row.name}: evaluating {path.name} ({kimg:g} kimg)")
             report = out / row.name / "progress-evaluation.json"
-            subprocess.run([sys.executable, "-m", "deconvgan", "evaluate", str(path), "--data-root", root,
-                            "--metrics", ",".join(row.metrics), "--json", str(report), "--no-progress",
-                            *row.eval_args], check=True, env=child_env(threads), stdout=subprocess.DEVNULL)
-            train_s = max((w for s, w in walls if s <= step), default=0.0)
-            cache[path.name] = {"snapshot": path.name, "kimg": kimg, "train_s": train_s,
-                                "metrics": json.loads(report.read_text())["metrics"]}
+            metrics = evaluate(path, row, root, threads, report)
             report.unlink()
+            train_s = max((w for s, w in walls if s <= step), default=0.0)
+            cache[path.name] = {"snapshot": path.name, "kimg": kimg, "train_s": train_s, "metrics": metrics}
             write_text(cache_path, json.dumps(cache, indent=2) + "\n")
         points.append(cache[path.name])
     return points
 
 
+def _stats(run_dir: Path) -> list[dict]:
+    """The run's stats.jsonl records."""
+    return [json.loads(line) for line in (run_dir / STATS_FILE).read_text().splitlines()]
+
+
 def _batch_size(run_dir: Path) -> int:
     """The run's global batch size, from its resolved config."""
-    import yaml
+    from deconvgan.configio import load_config
 
-    return int(yaml.safe_load((run_dir / CONFIG_FILE).read_text())["train"]["batch_size"])
+    return load_config(run_dir / CONFIG_FILE).train.batch_size

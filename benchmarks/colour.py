@@ -26,7 +26,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _runs import Row, add_run_arguments, child_env, choices, data_root, mean_std, minutes, progress, run_row
+from _runs import (
+    Row,
+    add_run_arguments,
+    child_env,
+    choices,
+    data_root,
+    mean_std,
+    minutes,
+    progress,
+    run_dir_of,
+    run_row,
+)
 
 from deconvgan.runfiles import SNAPSHOTS_DIR
 
@@ -64,12 +75,12 @@ def picture(rows: list[tuple[str, Path]], out: Path) -> None:
 def print_progress(results: list[dict], keys: list[str]) -> None:
     """One table per row: its metrics at each scored snapshot, with the training minutes so far."""
     for result in results:
-        keys = [k for k in keys if k in result["progress"][-1]["metrics"]]
+        scored = [k for k in keys if k in result["progress"][-1]["metrics"]]
         print(f"\n{result['row']}: the metrics over the run (same evaluation as the final row)\n")
-        print("| kimg | training time | " + " | ".join(keys) + " |")
-        print("|---|---|" + "---|" * len(keys))
+        print("| kimg | training time | " + " | ".join(scored) + " |")
+        print("|---|---|" + "---|" * len(scored))
         for point in result["progress"]:
-            cells = [f"{point['metrics'][k]:.{2 if k == 'fid' else 4}f}" for k in keys]
+            cells = [f"{point['metrics'][k]:.{2 if k == 'fid' else 4}f}" for k in scored]
             print(f"| {point['kimg']:.0f} | {minutes(point['train_s'])} | " + " | ".join(cells) + " |")
 
 
@@ -77,7 +88,7 @@ def progress_picture(result: dict, out: Path, path: Path, threads: int | None) -
     """The row's 64-sample grids at four snapshots spread over its run (the last one included)."""
     points = result["progress"]
     chosen = [points[round(i * (len(points) - 1) / 3)] for i in range(4)] if len(points) >= 4 else points
-    run_dir = sorted(p for p in (out / result["row"]).glob("[0-9]*-*") if p.is_dir())[-1]
+    run_dir = run_dir_of(out / result["row"])
     rows = []
     for point in chosen:
         grid_path = out / f"{result['row']}-{Path(point['snapshot']).stem}.png"
@@ -124,8 +135,7 @@ def main() -> int:
                           eval_args=("--data", archive, "--extractor", "inception",
                                      "--num-generated", str(args.num_eval), "--num-real", str(args.num_real)))
                 result = run_row(row, args.out, root, args.threads)
-                run_dir = sorted(p for p in (args.out / row.name).glob("[0-9]*-*") if p.is_dir())[-1]
-                grid(run_dir, args.out / f"{row.name}.png", args.threads)
+                grid(run_dir_of(args.out / row.name), args.out / f"{row.name}.png", args.threads)
                 if args.progress_every:
                     result = dict(result, progress=progress(row, args.out, root, args.threads, args.progress_every))
                 results.append(result)

@@ -9,7 +9,7 @@ snapshot with ``deconvgan evaluate``: FID and KID with the standard 2015-12-05 I
 features, precision/recall (k=3) and density/coverage in the same feature space, and the Fréchet
 distance in the tool's own classifier features (FD-classifier). Prints them next to the best FID
 Lucic et al. 2018 ("Are GANs created equal?", Table 2/Fig. 4) report after large-scale tuning: one
-line per run, then per dataset the median FID over the seeds (the issue's measure), mean ± std and
+line per run, then per dataset the median FID over the seeds, its mean ± std and
 the other metrics' means.
 Finished runs are kept under --out and not repeated. Inception runs at single-digit images/s on a
 CPU: the first evaluation of a dataset also computes (and caches) the test images' features.
@@ -18,6 +18,7 @@ CPU: the first evaluation of a dataset also computes (and caches) the test image
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 
 from _runs import Row, add_run_arguments, choices, data_root, mean_std, minutes, run_row
@@ -26,6 +27,11 @@ DATASETS = {  # name -> (preset, table label, Lucic et al. 2018 best FID)
     "mnist": ("mnist-28", "MNIST", 6.7),
     "fashion": ("fashion-28", "Fashion-MNIST", 21.5),
 }
+
+
+def metric_values(runs: list[dict], key: str, scale: float = 1.0) -> list[float]:
+    """``scale`` x metric ``key`` of each run."""
+    return [scale * r["metrics"][key] for r in runs]
 
 
 def main() -> int:
@@ -68,10 +74,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
         runs, (_, label, published) = results[name], DATASETS[name]
-
-        def values(key: str, scale: float = 1.0) -> list[float]:
-            return [scale * r["metrics"][key] for r in runs]  # noqa: B023 - used at once, in this iteration
-
+        values = functools.partial(metric_values, runs)
         print(f"| {label} | {len(runs)} seed(s) × {runs[0]['kimg']:g} kimg, "
               f"{minutes(statistics.mean(r['train_wall_s'] for r in runs))} | "
               f"{statistics.median(values('fid')):.2f} | {mean_std(values('fid'), 2)} | {published} | "

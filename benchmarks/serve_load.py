@@ -16,7 +16,7 @@ per request), p50 and p99 latency, the mean batch the server merged (from its /m
 Next to it, in a separate process with the same threads, the offline figures of the same model through the
 same code path the server uses (the server's backend, latents as ``deconvgan sample`` draws them, the same PNG
 encoder): the throughput of 1024 images in batches of 64 and the latency of one image (batch 1), median and
-p99. The issue's targets are checked against them: at 32 clients served images/s >= 80% of the offline batch
+p99. The serving targets are checked against them: at 32 clients served images/s >= 80% of the offline batch
 throughput; at 1 client p99 <= the batch-1 median + 2 ms; zero 5xx and zero lost requests.
 
 Without SNAPSHOT_OR_RUN a generator of the ``mnist-28`` preset with random weights is made (speed does not

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 import _runs
-from _runs import Row, add_run_arguments, choices, data_root, minutes, run_row
+from _runs import Row, add_run_arguments, choices, data_root, minutes, run_dir_of, run_row
 
 from deconvgan.runfiles import CONFIG_FILE, SNAPSHOT_FILE, STATS_FILE
 
@@ -62,8 +62,7 @@ def quarter_turns(out: Path, row: str) -> str:
     """Whether the row's run trained with quarter turns, read from the run's own config."""
     from deconvgan.configio import load_config
 
-    run = sorted((out / row).glob("[0-9]*-*"))[-1]
-    return "yes" if load_config(run / CONFIG_FILE).data.rot90 else "no"
+    return "yes" if load_config(run_dir_of(out / row) / CONFIG_FILE).data.rot90 else "no"
 
 
 def training_table(results: list[dict], out: Path) -> str:
@@ -244,10 +243,10 @@ def main() -> int:
         results = [run_row(row, args.out, root, args.threads) for row in rows]
         print(f"\n`python benchmarks/texture.py --threads {threads}` (texture preset, {args.kimg:g} kimg each):\n")
         print(training_table(results, args.out), flush=True)
-    first = sorted((args.out / rows[0].name).glob("[0-9]*-*"))
-    if not first or not (first[-1] / SNAPSHOT_FILE).is_file():
+    first = run_dir_of(args.out / rows[0].name)
+    if first is None or not (first / SNAPSHOT_FILE).is_file():
         raise SystemExit(f"no trained snapshot under {args.out / rows[0].name}: run the training rows first")
-    snapshot = first[-1] / SNAPSHOT_FILE
+    snapshot = first / SNAPSHOT_FILE
     if args.picture is not None:
         picture(snapshot, Path(root) / "textures" / f"{names[0]}.jpg", args.picture)
         return 0

@@ -31,6 +31,11 @@ def draw_triples(num_source: int, count: int, seed: int = STACKED_SEED) -> torch
     return torch.randint(0, num_source, (count, 3), generator=generator)
 
 
+def mode_of_digits(digits: torch.Tensor) -> torch.Tensor:
+    """Digit triples ``[M, 3]`` (red, green, blue) -> mode ids ``[M]``: ``100 * red + 10 * green + blue``."""
+    return digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+
+
 def stack_digits(
     images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +46,7 @@ def stack_digits(
     """
     stacked = images[index]  # [M, 3, H, W]: advanced indexing gathers one digit per channel
     digits = labels[index]  # [M, 3]
-    return stacked.contiguous(), digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+    return stacked.contiguous(), mode_of_digits(digits)
 
 
 def load_stacked_mnist(cfg: DataConfig, resolution: int, channels: int) -> ImageDataset:

@@ -33,6 +33,7 @@ from deconvgan import __version__
 from deconvgan.atomic import write_text, write_with
 from deconvgan.config import DataConfig
 from deconvgan.data import ImageDataset, load_dataset
+from deconvgan.data.stacked import mode_of_digits
 from deconvgan.errors import DataError
 from deconvgan.metrics.cache import CacheWarning, cache_key, cache_root, safe_stem, tensor_checksum
 
@@ -224,6 +225,15 @@ def load_or_train(dataset: ImageDataset, recipe: ClassifierRecipe = ClassifierRe
     return DomainClassifier(model, meta, device=device)
 
 
+def stacked_channels(images: torch.Tensor) -> torch.Tensor:
+    """Stacked MNIST uint8 [N, 3, H, W] -> its channels as single digits [3N, 1, H, W], channel-major within
+    each image (rows r, g, b, r, g, b, ...)."""
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"Stacked MNIST images are [N, 3, H, W], got {tuple(images.shape)}")
+    n, _, h, w = images.shape
+    return images.reshape(n * 3, 1, h, w)
+
+
 class StackedDigitClassifier:
     """Stacked MNIST through the MNIST digit classifier applied to each channel.
 
@@ -237,22 +247,15 @@ class StackedDigitClassifier:
         self.version = digits.version
         self.dim = 3 * digits.dim
 
-    def _per_channel(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"Stacked MNIST images are [N, 3, H, W], got {tuple(images.shape)}")
-        n, _, h, w = images.shape
-        return images.reshape(n * 3, 1, h, w)  # channel-major within each image: rows r, g, b, r, g, b...
-
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [N, 3, H, W] -> float32 [N, 3 * D]."""
-        return self.digits.features(self._per_channel(images)).reshape(images.shape[0], self.dim)
+        return self.digits.features(stacked_channels(images)).reshape(images.shape[0], self.dim)
 
     __call__ = features
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [N, 3, H, W] -> int64 modes [N] in 0..999."""
-        digits = self.digits.predict(self._per_channel(images)).reshape(-1, 3)  # [N, 3]
-        return digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+        return mode_of_digits(self.digits.predict(stacked_channels(images)).reshape(-1, 3))
 
 
 def domain_classifier(data_cfg: DataConfig, resolution: int, channels: int, *,

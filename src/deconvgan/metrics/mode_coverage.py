@@ -16,8 +16,8 @@ from typing import Protocol
 
 import torch
 
-from deconvgan.data.stacked import NUM_MODES  # the dataset defines its modes; the metric counts them
-from deconvgan.metrics.classifier import StackedDigitClassifier
+from deconvgan.data.stacked import NUM_MODES, mode_of_digits  # the dataset defines its modes; the metric counts them
+from deconvgan.metrics.classifier import StackedDigitClassifier, stacked_channels
 
 DEFAULT_SAMPLES = 26_000  # the protocol's sample count (Srivastava et al. 2017; Lin et al. 2018)
 
@@ -51,25 +51,16 @@ def kl_to_uniform(counts: torch.Tensor) -> float:
     return float((p * (p * counts.numel()).log()).sum())
 
 
-def _channels(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, 3, H, W] -> [3N, 1, H, W], channel-major per image (r, g, b, r, g, b, ...)."""
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"Stacked MNIST images are [N, 3, H, W], got {tuple(images.shape)}")
-    n, _, h, w = images.shape
-    return images.reshape(n * 3, 1, h, w)
-
-
 def _modes(digits: torch.Tensor) -> torch.Tensor:
-    """Per-channel digits [3N] -> mode ids [N]: 100 * red + 10 * green + blue."""
+    """Per-channel digits [3N] -> mode ids [N], after checking they are digits."""
     if digits.min() < 0 or digits.max() > 9:
         raise ValueError("the digit classifier returned labels outside 0..9")
-    digits = digits.reshape(-1, 3)
-    return digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+    return mode_of_digits(digits.reshape(-1, 3))
 
 
 def stacked_modes(images: torch.Tensor, classifier: DigitClassifier) -> torch.Tensor:
     """uint8 [N, 3, H, W] -> mode ids [N]: 100 * digit(red) + 10 * digit(green) + digit(blue)."""
-    return _modes(classifier.predict(_channels(images)))  # one batch for all channels
+    return _modes(classifier.predict(stacked_channels(images)))  # one batch for all channels
 
 
 def mode_coverage(images: torch.Tensor, classifier: DigitClassifier | StackedDigitClassifier) -> ModeCoverage:
@@ -84,7 +75,7 @@ def mode_coverage(images: torch.Tensor, classifier: DigitClassifier | StackedDig
         raise ValueError("mode coverage needs at least one image")
     if isinstance(classifier, StackedDigitClassifier):
         classifier = classifier.digits  # its per-channel digit classifier
-    channels = _channels(images)
+    channels = stacked_channels(images)
     confidence = None
     if hasattr(classifier, "probabilities"):
         probs = classifier.probabilities(channels)  # [3N, 10]
