@@ -36,6 +36,7 @@ DATA_SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", 
 # loop's evaluator (deconvgan.training.evaluation.BEST_KEYS), and a test ties the two together.
 TRAINING_METRICS = ("fd-classifier", "fid", "kid", "spectral", "mode-coverage")
 ON_DIVERGENCE = ("stop", "rollback")  # what the divergence guard does (deconvgan.training.guard)
+LR_DECAYS = ("none", "linear", "cosine")  # the learning-rate schedule over a run: deconvgan.training.schedule
 AUGMENTS = ("none", "diffaugment", "ada")  # augmentation of D's inputs: deconvgan.training.augment
 AUGMENT_OPS = ("color", "translation", "cutout")  # DiffAugment's policy (Zhao et al. 2020)
 
@@ -135,6 +136,11 @@ class TrainConfig:
     g_lr: float = 2e-4
     d_lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
+    # Both rates fall from their value to lr_final_scale x it by the run's last step, starting after
+    # lr_decay_start of the run's steps (a fraction): none | linear | cosine.
+    lr_decay: str = "none"
+    lr_decay_start: float = 0.0
+    lr_final_scale: float = 0.0
     d_steps: int = 1  # discriminator steps per generator step in adversarial phases
     phases: tuple[PhaseConfig, ...] = (PhaseConfig(name="adversarial", kimg=100.0),)
     ema_halflife_kimg: float | None = 10.0  # None turns the moving average off (snapshots use G itself)
@@ -151,6 +157,13 @@ class TrainConfig:
         check_positive("train.g_lr", self.g_lr)
         check_positive("train.d_lr", self.d_lr)
         check_positive("train.d_steps", self.d_steps)
+        check_choice("train.lr_decay", self.lr_decay, LR_DECAYS)
+        if not 0 <= self.lr_decay_start < 1:
+            raise ConfigError(f"train.lr_decay_start={self.lr_decay_start!r} must be in [0, 1): the share of the "
+                              "run before the rates start to fall")
+        if not 0 <= self.lr_final_scale <= 1:
+            raise ConfigError(f"train.lr_final_scale={self.lr_final_scale!r} must be in [0, 1]: the rates' last "
+                              "value as a fraction of their first")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"train.betas={self.betas!r} must be two numbers in [0, 1)")
         if not self.phases:

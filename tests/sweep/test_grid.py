@@ -8,7 +8,7 @@ import pytest
 
 from deconvgan.cli import main
 from deconvgan.errors import ConfigError
-from deconvgan.sweep.grid import Axis, expand, parse_seed_list, parse_vary, split_values
+from deconvgan.sweep.grid import Axis, expand, parse_seed_list, parse_variants, parse_vary, split_values
 from deconvgan.sweep.plan import SweepPlan, load_plan, save_plan
 
 
@@ -38,7 +38,7 @@ def test_expansion_is_seed_major_with_readable_unique_names() -> None:
                                           "kernel_size-5__g_depth-0__seed-0", "kernel_size-5__g_depth-1__seed-0"]
     assert rows[4].name == "kernel_size-3__g_depth-0__seed-1" and len(rows) == 8
     assert rows[4].combination == rows[0].combination == "kernel_size-3__g_depth-0"
-    assert rows[1].overrides == ["model.kernel_size=3", "model.g_depth=1"] and rows[1].seed == 0
+    assert rows[1].overrides == ("model.kernel_size=3", "model.g_depth=1") and rows[1].seed == 0
 
 
 def test_names_are_folder_safe_and_disambiguated() -> None:
@@ -135,3 +135,44 @@ def test_linked_keys_take_each_value_together() -> None:
         expand([parse_vary("model.kernel_size=3"), parse_vary("model.g_depth+model.kernel_size=0,1")], (0,))
     with pytest.raises(ConfigError, match=r"^--vary model.g_depth\+model.d_dept=0: unknown config key model.d_dept"):
         SweepPlan(base="digits", axes=(parse_vary("model.g_depth+model.d_dept=0"),)).validate()
+
+
+def test_named_variants_are_one_axis_of_recipes_crossed_with_the_others(tmp_path: Path) -> None:
+    variants = parse_variants([["base"], ["hinge-sn", "loss.kind=hinge", "model.d_norm=spectral"],
+                               ["wide", "model.g_width=16", "model.d_width=16"]])
+    assert variants.keys == ("loss.kind", "model.d_norm", "model.g_width", "model.d_width")
+    plan = SweepPlan(base="digits", axes=(variants, parse_vary("model.kernel_size=3,5")), seeds=(0, 1))
+    rows = plan.validate()
+    assert len(rows) == 12 and rows[2].name == "variant-hinge-sn__kernel_size-3__seed-0"
+    assert rows[2].overrides == ("loss.kind=hinge", "model.d_norm=spectral", "model.kernel_size=3")
+    assert rows[0].overrides == ("model.kernel_size=3",)  # the base: nothing but the other axes
+    cfg = plan.config_of(1, rows[-1].overrides)
+    assert (cfg.model.g_width, cfg.model.d_width, cfg.model.kernel_size, cfg.loss.kind) == (16, 16, 5, "nonsaturating")
+    # the plan keeps each variant's overrides, so a resumed sweep runs the same recipes
+    saved = save_plan(plan, tmp_path)
+    assert load_plan(tmp_path).rows() == saved.rows() == rows
+    assert "hinge-sn: loss.kind=hinge model.d_norm=spectral" in variants.flag
+
+
+@pytest.mark.parametrize("given,message", [
+    ([["a=b"]], r"the name 'a=b' comes first"),
+    ([["a"], ["a", "loss.kind=hinge"]], r"the variant a is given twice"),
+    ([["a", "loss.kind"]], r"'loss.kind' must look like section.key=value"),
+    ([["a", "loss.kind=hinge", "loss.kind=minimax"]], r"sets loss.kind twice"),
+    ([["a", "train.seed=1"]], r"sets train.seed itself: use --seeds"),
+    ([["a", "loss.kind=hinge"], ["b", "loss.kind=hinge"]], r"--variant a and another variant set the same values"),
+])
+def test_malformed_variants_are_refused(given, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_variants(given)
+
+
+def test_a_variant_the_config_refuses_is_named(capsys, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^--variant sn: model.d_norm='spectrall' is not one of"):
+        SweepPlan(base="digits", axes=(parse_variants([["sn", "model.d_norm=spectrall"]]),)).validate()
+    with pytest.raises(ConfigError, match=r"--vary loss.kind is given twice \(or also set by a --variant\)"):
+        expand([parse_variants([["h", "loss.kind=hinge"]]), parse_vary("loss.kind=minimax")], (0,))
+    assert main(["sweep", "digits", "--variant", "base", "--variant", "h", "loss.kind=hinge", "--kimg", "1",
+                 "--sweeps-dir", str(tmp_path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "variant-h__seed-0" in out and "loss.kind=hinge train.seed=0" in out

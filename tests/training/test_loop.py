@@ -42,7 +42,9 @@ def test_same_config_and_seed_give_bit_identical_weights(make_config, blobs, tmp
 
 @pytest.mark.parametrize("overrides", [
     # both phases of the design: adversarial, then the generator alone against the frozen D
-    ("train.phases=[{steps: 5}, {name: g-only, steps: 4, train_d: false}]",),
+    # (with the rates decaying over the run: the schedule follows the step, so it resumes exactly)
+    ("train.phases=[{steps: 5}, {name: g-only, steps: 4, train_d: false}]", "train.lr_decay=cosine",
+     "train.lr_decay_start=0.25", "train.lr_final_scale=0.1"),
     # several D steps per G step, a penalty drawing its own randomness, flips; 8 steps, so that every
     # stop point below falls inside the schedule (7: after the last snapshot at 6, before the end)
     ("train.d_steps=2", "loss.kind=wasserstein", "model.d_norm=none", "data.hflip=true", "loss.r1_gamma=1.0",
@@ -64,6 +66,21 @@ def test_stop_and_resume_is_bit_identical_to_one_run(make_config, blobs, tmp_pat
     steps = [json.loads(line)["step"] for line in (tmp_path / "parts" / "stats.jsonl").read_text().splitlines()]
     whole_steps = [json.loads(line)["step"] for line in (tmp_path / "whole" / "stats.jsonl").read_text().splitlines()]
     assert sorted(set(steps)) == steps and set(whole_steps) <= set(steps)
+
+
+def test_decaying_rates_are_logged_and_a_flat_decay_changes_nothing(make_config, blobs, tmp_path):
+    plain = train(make_config(), run_dir=tmp_path / "plain", dataset=blobs)
+    # final scale 1: the decay path runs every step but the rates stay the config's: bit-identical weights
+    flat = train(make_config("train.lr_decay=linear", "train.lr_final_scale=1.0"), run_dir=tmp_path / "flat",
+                 dataset=blobs)
+    _assert_bit_identical(_state_tensors(plain.run_dir), _state_tensors(flat.run_dir))
+    cfg = make_config("train.lr_decay=linear", "train.lr_final_scale=0.0", "run.log_every_kimg=0.001")
+    decayed = train(cfg, run_dir=tmp_path / "decayed", dataset=blobs)
+    logged = [json.loads(line) for line in (decayed.run_dir / "stats.jsonl").read_text().splitlines()]
+    total = cfg.train.total_steps
+    assert [row["lr_factor"] for row in logged] == pytest.approx([1 - s / (total - 1) for s in range(total)])
+    plain_state, decayed_state = _state_tensors(plain.run_dir), _state_tensors(decayed.run_dir)
+    assert any(not torch.equal(plain_state[k], decayed_state[k]) for k in plain_state if k.startswith("G."))
 
 
 def test_generator_only_phase_leaves_the_discriminator_untouched(make_config, blobs, tmp_path):

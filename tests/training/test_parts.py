@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from deconvgan.config import PhaseConfig, TrainConfig
+from deconvgan.errors import ConfigError
 from deconvgan.seeds import derive_seed, make_generator
 from deconvgan.training.batches import RealBatches
 from deconvgan.training.ema import ema_beta, recalibrate_batchnorm, update_ema
@@ -24,6 +27,29 @@ def test_schedule_phases_and_data_cursor():
     assert [schedule.real_batches_before(s) for s in range(8)] == [0, 2, 4, 6, 6, 6, 8, 10]
     with pytest.raises(IndexError, match="step 7 is past the schedule's 7 steps"):
         schedule.phase_at(7)
+
+
+@pytest.mark.parametrize(("decay", "expected"), [
+    ("none", [1.0] * 11),
+    # 11 steps, decay from step 2 (0.2 of the run) to step 10 (the last): 8 equal falls from 1 to 0.2
+    ("linear", [1.0, 1.0, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]),
+    ("cosine", [1.0, 1.0, 1.0] + [0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi * k / 8)) for k in range(1, 9)]),
+])
+def test_learning_rate_factor_falls_from_one_to_the_final_scale_after_the_start(decay, expected):
+    cfg = TrainConfig(batch_size=10, phases=(PhaseConfig(steps=11),), lr_decay=decay, lr_decay_start=0.2,
+                      lr_final_scale=0.2)
+    factors = [Schedule(cfg).lr_factor(step) for step in range(11)]
+    assert factors == pytest.approx(expected, abs=1e-12)
+    assert all(a >= b for a, b in zip(factors[:-1], factors[1:], strict=True))  # never rises
+
+
+def test_learning_rate_schedule_refuses_values_outside_its_range():
+    with pytest.raises(ConfigError, match="train.lr_decay"):
+        TrainConfig(lr_decay="step")
+    with pytest.raises(ConfigError, match=r"train.lr_decay_start=1.0 must be in \[0, 1\)"):
+        TrainConfig(lr_decay="linear", lr_decay_start=1.0)
+    with pytest.raises(ConfigError, match=r"train.lr_final_scale=1.5 must be in \[0, 1\]"):
+        TrainConfig(lr_decay="linear", lr_final_scale=1.5)
 
 
 def test_derived_seeds_differ_and_repeat():

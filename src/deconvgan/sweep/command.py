@@ -20,7 +20,7 @@ from deconvgan.errors import ConfigError
 DEFAULT_SWEEPS_DIR = "sweeps"
 DEFAULT_EVAL_IMAGES = 10_000  # evaluate's own default: the published FIDs use 10k generated vs 10k test images
 # Options that define a sweep's rows: fixed once it exists, so --resume refuses them.
-PLAN_OPTIONS = ("base", "vary", "seeds", "kimg", "metrics", "eval_images", "name", "data", "set")
+PLAN_OPTIONS = ("base", "vary", "variant", "seeds", "kimg", "metrics", "eval_images", "name", "data", "set")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -30,6 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("base", nargs="?", help="the base config: a preset name or a YAML file")
     p.add_argument("--vary", action="append", metavar="KEY=V1,V2,...", help="a config key and its values, e.g. "
                    "model.kernel_size=3,4,5 (repeatable: every combination is run)")
+    p.add_argument("--variant", action="append", nargs="+", metavar=("NAME", "KEY=VALUE"),
+                   help="a named recipe and what it sets, e.g. --variant hinge-sn loss.kind=hinge "
+                   "model.d_norm=spectral (repeatable: one axis of recipes; a name alone is the base)")
     p.add_argument("--seeds", help="training seeds of every combination, e.g. 0,1,2 or 0-2 (default 0)")
     p.add_argument("--kimg", type=kimg_float, help="training budget of every run (default: the base config's)")
     p.add_argument("--metrics", help="evaluate's metrics of each final snapshot, comma-separated (default "
@@ -109,14 +112,14 @@ def run(args: argparse.Namespace) -> int:
 def new_plan(args: argparse.Namespace):
     """The plan of a new sweep from the command line (not yet validated)."""
     from deconvgan.configio import read_config_source
-    from deconvgan.sweep.grid import check_axes, parse_seed_list, parse_vary
+    from deconvgan.sweep.grid import check_axes, parse_seed_list, parse_variants, parse_vary
     from deconvgan.sweep.plan import SweepPlan
 
     if args.base is None:
         raise ConfigError("deconvgan sweep needs a base config (a preset such as mnist-28, or a YAML file), "
                           "or --resume SWEEP_DIR")
     read_config_source(args.base)  # a missing file or unknown preset: its own one-line error first
-    axes = [parse_vary(text) for text in args.vary or []]
+    axes = ([parse_variants(args.variant)] if args.variant else []) + [parse_vary(text) for text in args.vary or []]
     check_axes(axes)
     base = args.base if not Path(args.base).is_file() else str(Path(args.base).resolve())
     data = args.data
@@ -133,6 +136,8 @@ def new_plan(args: argparse.Namespace):
 def command_line(args: argparse.Namespace) -> str:
     """The ``deconvgan sweep`` command that makes this plan (for the report's header)."""
     words = ["deconvgan", "sweep", args.base]
+    for variant in args.variant or []:
+        words += ["--variant", *variant]
     for text in args.vary or []:
         words += ["--vary", text]
     for flag in ("seeds", "kimg", "metrics", "eval_images", "jobs", "name", "data", "data_root"):

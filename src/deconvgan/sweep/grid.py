@@ -10,6 +10,11 @@ safe as folder names on every OS, and sort the rows by combination.
 Linked keys take each value together: ``--vary model.g_depth+model.d_depth=0,1,2`` is one axis of
 three values, setting both keys (rows ``g_depth+d_depth-1__seed-0``, ...), where two axes would
 also run the mixed depths.
+
+Named variants are one axis of hand-picked recipes rather than a product of values:
+``--variant base --variant hinge-sn loss.kind=hinge model.d_norm=spectral`` gives rows
+``variant-base__seed-0`` and ``variant-hinge-sn__seed-0`` (a variant with no overrides is the base
+itself); with ``--vary`` axes too, every variant meets every combination.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from deconvgan.errors import ConfigError
 
 SEED_KEY = "seed"  # the name part of the seed in a row name
+VARIANT_KEY = "variant"  # the key of the named-variants axis in row names, tables and sweep.json
 # Keys a sweep sets itself (per row or for the whole sweep): varying them would make rows collide or lie.
 RESERVED_KEYS = {"train.seed": "use --seeds", "name": "use --name", "run.runs_dir": "use --sweeps-dir",
                  "run.num_threads": "the sweep divides the cores between --jobs"}
@@ -34,15 +40,28 @@ class Axis:
 
     key: str
     values: tuple[str, ...]
+    # The named-variants axis (key "variant"): each value's own overrides, in the order of ``values``.
+    variants: tuple[tuple[str, ...], ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """The config keys each value sets: one, or the linked ones."""
+        """The config keys each value sets: one, or the linked ones (variants: every key any of them sets)."""
+        if self.key == VARIANT_KEY:
+            return tuple(dict.fromkeys(o.partition("=")[0] for overrides in self.variants for o in overrides))
         return tuple(self.key.split("+"))
+
+    def overrides(self, value: str) -> list[str]:
+        """``--set`` style overrides of one value: ``["model.kernel_size=3"]`` (linked keys: one per key)."""
+        if self.key == VARIANT_KEY:
+            return list(self.variants[self.values.index(value)])
+        return [f"{key}={value}" for key in self.keys]
 
     @property
     def flag(self) -> str:
-        """How the user wrote it: ``model.kernel_size=3,4,5``."""
+        """How the user wrote it: ``model.kernel_size=3,4,5``; variants: ``base; hinge-sn: loss.kind=hinge ...``."""
+        if self.key == VARIANT_KEY:
+            return "; ".join(f"{name}: {' '.join(o)}" if o else name for name, o in zip(self.values, self.variants,
+                                                                                          strict=True))
         return f"{self.key}={','.join(self.values)}"
 
 
@@ -65,12 +84,11 @@ def parse_vary(text: str) -> Axis:
     key = key.strip()
     if not sep or not key or not raw.strip():
         raise ConfigError(f"--vary {text!r} must look like section.key=value1,value2 (e.g. model.kernel_size=3,4,5)")
+    if key == VARIANT_KEY:
+        raise ConfigError(f"--vary {text!r}: named recipes are given as --variant NAME KEY=VALUE ...")
     parts = key.split("+")
     for part in parts:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", part):
-            raise ConfigError(f"--vary {text!r}: {part!r} is not a dotted config key like model.kernel_size")
-        if part in RESERVED_KEYS:
-            raise ConfigError(f"--vary {text!r}: the sweep sets {part} itself: {RESERVED_KEYS[part]}")
+        _check_key(part, f"--vary {text!r}")
     if len(set(parts)) != len(parts):
         raise ConfigError(f"--vary {text!r} links a key to itself")
     values = split_values(raw)
@@ -82,14 +100,50 @@ def parse_vary(text: str) -> Axis:
     return Axis(key, tuple(values))
 
 
+def _check_key(key: str, where: str) -> None:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+        raise ConfigError(f"{where}: {key!r} is not a dotted config key like model.kernel_size")
+    if key in RESERVED_KEYS:
+        raise ConfigError(f"{where}: the sweep sets {key} itself: {RESERVED_KEYS[key]}")
+
+
+def parse_variants(given: list[list[str]]) -> Axis:
+    """``--variant NAME [KEY=VALUE ...]`` flags (each a list of words) -> the named-variants axis."""
+    names, variants = [], []
+    for words in given:
+        name, *overrides = words
+        where = f"--variant {' '.join(words)}"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) or "=" in name:
+            raise ConfigError(f"{where}: the name {name!r} comes first and must be letters, digits and . _ + - "
+                              "(e.g. --variant hinge-sn loss.kind=hinge model.d_norm=spectral)")
+        if name in names:
+            raise ConfigError(f"{where}: the variant {name} is given twice")
+        keys = []
+        for override in overrides:
+            key, sep, value = override.partition("=")
+            if not sep or not value.strip():
+                raise ConfigError(f"{where}: {override!r} must look like section.key=value")
+            _check_key(key.strip(), where)
+            if key in keys:
+                raise ConfigError(f"{where} sets {key} twice")
+            keys.append(key)
+        names.append(name)
+        variants.append(tuple(o.strip() for o in overrides))
+    repeated = [name for name, o in zip(names, variants, strict=True) if variants.count(o) > 1]
+    if repeated:
+        raise ConfigError(f"--variant {repeated[0]} and another variant set the same values: give each recipe once")
+    return Axis(VARIANT_KEY, tuple(names), tuple(variants))
+
+
 def check_axes(axes: list[Axis]) -> None:
     """At least one axis, and no key varied twice (ConfigError)."""
     if not axes:
-        raise ConfigError("a sweep needs at least one --vary key=value1,value2")
+        raise ConfigError("a sweep needs at least one --vary key=value1,value2 or --variant NAME KEY=VALUE ...")
     keys = [k for a in axes for k in a.keys]
     for key in keys:
         if keys.count(key) > 1:
-            raise ConfigError(f"--vary {key} is given twice: list all its values in one --vary")
+            raise ConfigError(f"--vary {key} is given twice (or also set by a --variant): list all its values in "
+                              "one --vary")
 
 
 def parse_seed_list(text: str) -> tuple[int, ...]:
@@ -107,24 +161,20 @@ class Row:
     """One training run of a sweep: a value per axis (``settings``, in axis order) and a seed."""
 
     name: str
-    settings: tuple[tuple[str, str], ...]  # (dotted key, value as written)
+    settings: tuple[tuple[str, str], ...]  # (axis key, value as written)
     seed: int
+    overrides: tuple[str, ...] = ()  # what the values set, ``--set`` style: ("model.kernel_size=3", ...)
 
     @property
     def combination(self) -> str:
         """The row's name without the seed: what the seeds of one combination share."""
         return self.name.rsplit("__", 1)[0]
 
-    @property
-    def overrides(self) -> list[str]:
-        """``--set`` style overrides: ``["model.kernel_size=3", ...]`` (linked keys: one per key)."""
-        return [f"{key}={value}" for keys, value in self.settings for key in keys.split("+")]
-
 
 def short_keys(axes: list[Axis]) -> dict[str, str]:
     """Each axis key -> its label in row names: the last dotted part (of each linked key), unless two
     axes share it."""
-    leaves = ["+".join(k.rsplit(".", 1)[-1] for k in a.keys) for a in axes]
+    leaves = [VARIANT_KEY if a.key == VARIANT_KEY else "+".join(k.rsplit(".", 1)[-1] for k in a.keys) for a in axes]
     return {a.key: leaf if leaves.count(leaf) == 1 and leaf != SEED_KEY else a.key
             for a, leaf in zip(axes, leaves, strict=True)}
 
@@ -140,8 +190,11 @@ def expand(axes: list[Axis], seeds: tuple[int, ...]) -> list[Row]:
     early has compared every combination on at least one seed. Combinations vary the last axis fastest."""
     check_axes(axes)
     labels = short_keys(axes)
-    combinations = list(itertools.product(*[[(a.key, v) for v in a.values] for a in axes]))
-    rows = [Row(row_name(labels, settings, seed), settings, seed) for seed in seeds for settings in combinations]
+    combinations = list(itertools.product(*[[(a, v) for v in a.values] for a in axes]))
+    rows = [Row(row_name(labels, settings, seed), settings, seed,
+                tuple(o for a, v in combination for o in a.overrides(v)))
+            for seed in seeds for combination in combinations
+            for settings in [tuple((a.key, v) for a, v in combination)]]
     names = [r.name for r in rows]
     for name in names:
         if names.count(name) > 1:  # two values that differ only in characters made safe

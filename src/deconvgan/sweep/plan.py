@@ -20,7 +20,7 @@ from deconvgan.atomic import write_text
 from deconvgan.config import Config
 from deconvgan.configio import read_config_source
 from deconvgan.errors import ConfigError
-from deconvgan.sweep.grid import Axis, Row, expand
+from deconvgan.sweep.grid import VARIANT_KEY, Axis, Row, expand
 
 PLAN_FILE = "sweep.json"
 BASE_FILE = "base.yaml"  # the base config copied into the sweep: a later edit of the preset or file changes nothing
@@ -80,9 +80,10 @@ class SweepPlan:
         for axis in self.axes:
             for value in axis.values:
                 try:
-                    self.config_of(first.seed, [f"{key}={value}" for key in axis.keys])
+                    self.config_of(first.seed, axis.overrides(value))
                 except ConfigError as exc:
-                    raise ConfigError(f"--vary {axis.key}={value}: {exc}") from None
+                    flag = f"--variant {value}" if axis.key == VARIANT_KEY else f"--vary {axis.key}={value}"
+                    raise ConfigError(f"{flag}: {exc}") from None
         seen: dict[str, str] = {}
         for row in rows:
             try:
@@ -102,7 +103,9 @@ class SweepPlan:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``sweep.json``."""
         data = dataclasses.asdict(self)
-        data["axes"] = [{"key": a.key, "values": list(a.values)} for a in self.axes]
+        data["axes"] = [{"key": a.key, "values": list(a.values), **({"variants": [list(o) for o in a.variants]}
+                                                                     if a.key == VARIANT_KEY else {})}
+                        for a in self.axes]
         return {"format": PLAN_FORMAT, "version": PLAN_VERSION, **data}
 
     @classmethod
@@ -116,7 +119,8 @@ class SweepPlan:
         fields = {f.name for f in dataclasses.fields(cls)}
         try:
             kwargs = {k: v for k, v in data.items() if k in fields}
-            kwargs["axes"] = tuple(Axis(a["key"], tuple(a["values"])) for a in data["axes"])
+            kwargs["axes"] = tuple(Axis(a["key"], tuple(a["values"]), tuple(tuple(o) for o in a.get("variants", ())))
+                                   for a in data["axes"])
             for key in ("seeds", "metrics", "sets"):
                 kwargs[key] = tuple(kwargs[key])
             return cls(**kwargs)

@@ -263,6 +263,9 @@ def _train(
             # Every draw of this step comes from its own generator, drawn for the global batch and
             # sliced: a rank's share does not depend on how many ranks there are.
             gen = make_generator(derive_seed(seed, "step", step), device)
+            if cfg.train.lr_decay != "none":
+                _set_rates(opt_g, opt_d, cfg, guard.lr_scale * schedule.lr_factor(step))
+                means.add("lr_factor", torch.tensor(schedule.lr_factor(step), device=device))
             if scheduled.phase.train_d:
                 for k in range(cfg.train.d_steps):
                     real_batch = schedule.real_batches_before(step) + k
@@ -440,11 +443,16 @@ def _restore(path: Path, state: checkpoint.TrainingState, G: nn.Module, D: nn.Mo
     checkpoint.load_optimizer_state(path, opt_g, state.opt_g, "generator")
     checkpoint.load_optimizer_state(path, opt_d, state.opt_d, "discriminator")
     # The rates of this session's config win over the saved ones (a user may lower them on resume), times
-    # what the divergence guard's rollbacks took off them.
+    # what the divergence guard's rollbacks took off them (the decay schedule sets its factor at each step).
+    _set_rates(opt_g, opt_d, cfg, state.lr_scale)
+    torch.set_rng_state(state.rng_cpu)
+
+
+def _set_rates(opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, cfg: Config, scale: float) -> None:
+    """Both optimisers' rates: the config's times ``scale`` (rollbacks, the decay schedule); betas from the config."""
     for opt, lr in ((opt_g, cfg.train.g_lr), (opt_d, cfg.train.d_lr)):
         for group in opt.param_groups:
-            group["lr"], group["betas"] = lr * state.lr_scale, cfg.train.betas
-    torch.set_rng_state(state.rng_cpu)
+            group["lr"], group["betas"] = lr * scale, cfg.train.betas
 
 
 def _roll_back(problem: str, guard: DivergenceGuard, outputs: RunOutputs, G: nn.Module, D: nn.Module,

@@ -1,5 +1,8 @@
 """The phase schedule as data: which phase a step belongs to, and where each phase ends.
 
+The learning rates follow the same step count (``lr_factor``), so a resumed run continues the schedule
+exactly.
+
 The design's two phases are ``adversarial`` (D and G alternate) and an optional generator-only
 phase against the frozen discriminator. Any sequence of phases works; the loop only asks
 ``phase_at(step)``.
@@ -7,6 +10,7 @@ phase against the frozen discriminator. Any sequence of phases works; the loop o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from deconvgan.config import PhaseConfig, TrainConfig
@@ -33,6 +37,9 @@ class Schedule:
             start = end
         self.total_steps = start
         self.d_steps = train_cfg.d_steps
+        self.lr_decay = train_cfg.lr_decay
+        self.lr_decay_start = train_cfg.lr_decay_start
+        self.lr_final_scale = train_cfg.lr_final_scale
 
     def phase_at(self, step: int) -> ScheduledPhase:
         """The phase that step ``step`` (0-based) belongs to."""
@@ -48,3 +55,16 @@ class Schedule:
             if scheduled.phase.train_d:
                 total += self.d_steps * max(0, min(step, scheduled.end) - scheduled.start)
         return total
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rates' multiplier at ``step`` (0-based): 1 until ``lr_decay_start`` of the run, then
+        falling (linearly or along a half cosine) to ``lr_final_scale`` at the last step."""
+        if self.lr_decay == "none":
+            return 1.0
+        first = math.floor(self.lr_decay_start * self.total_steps)  # the last step at the full rates
+        span = self.total_steps - 1 - first
+        if step <= first or span <= 0:
+            return 1.0
+        done = min(1.0, (step - first) / span)  # 0 at the decay's start, 1 at the last step
+        falling = 1.0 - done if self.lr_decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * done))
+        return self.lr_final_scale + (1.0 - self.lr_final_scale) * falling
