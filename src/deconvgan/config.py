@@ -96,11 +96,15 @@ class LossConfig:
     kind: str = "nonsaturating"  # minimax | nonsaturating | hinge | wasserstein | least-squares
     gp_weight: float = 10.0  # gradient-penalty weight for wasserstein (WGAN-GP)
     r1_gamma: float = 0.0  # R1 penalty on real images, gamma/2 * E|grad D(x)|^2; 0 turns it off
+    # Lazy R1 (Karras et al. 2020): the penalty on every r1_every-th step only, weighted x r1_every, which
+    # keeps its average pull and skips most of its double backward pass.
+    r1_every: int = 1
 
     def __post_init__(self) -> None:
         check_choice("loss.kind", self.kind, LOSSES)
         check_positive("loss.gp_weight", self.gp_weight, allow_zero=True)
         check_positive("loss.r1_gamma", self.r1_gamma, allow_zero=True)
+        check_positive("loss.r1_every", self.r1_every)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ def test_same_config_and_seed_give_bit_identical_weights(make_config, blobs, tmp
     # several D steps per G step, a penalty drawing its own randomness, flips; 8 steps, so that every
     # stop point below falls inside the schedule (7: after the last snapshot at 6, before the end)
     ("train.d_steps=2", "loss.kind=wasserstein", "model.d_norm=none", "data.hflip=true", "loss.r1_gamma=1.0",
+     "loss.r1_every=3",
      "train.phases=[{steps: 8}]"),
 ])
 @pytest.mark.parametrize("stop_at", [2, 5, 7])
@@ -81,6 +82,18 @@ def test_decaying_rates_are_logged_and_a_flat_decay_changes_nothing(make_config,
     assert [row["lr_factor"] for row in logged] == pytest.approx([1 - s / (total - 1) for s in range(total)])
     plain_state, decayed_state = _state_tensors(plain.run_dir), _state_tensors(decayed.run_dir)
     assert any(not torch.equal(plain_state[k], decayed_state[k]) for k in plain_state if k.startswith("G."))
+
+
+def test_lazy_r1_penalises_every_nth_step_only(make_config, blobs, tmp_path):
+    cfg = make_config("loss.r1_gamma=1.0", "loss.r1_every=3", "run.log_every_kimg=0.001")
+    run = train(cfg, run_dir=tmp_path / "lazy", dataset=blobs)
+    logged = [json.loads(line) for line in (run.run_dir / "stats.jsonl").read_text().splitlines()]
+    assert len(logged) == cfg.train.total_steps >= 4
+    # step s (0-based) is due when s % 3 == 0; stats.jsonl numbers the step after it
+    assert [row["step"] for row in logged if "r1" in row] == [s + 1 for s in range(len(logged)) if s % 3 == 0]
+    every = train(make_config("loss.r1_gamma=1.0", "run.log_every_kimg=0.001"), run_dir=tmp_path / "every",
+                  dataset=blobs)
+    assert all("r1" in json.loads(line) for line in (every.run_dir / "stats.jsonl").read_text().splitlines())
 
 
 def test_generator_only_phase_leaves_the_discriminator_untouched(make_config, blobs, tmp_path):

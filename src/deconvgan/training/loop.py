@@ -278,7 +278,8 @@ def _train(
                     last = k == cfg.train.d_steps - 1
                     with torch.set_grad_enabled(last), autocast():  # the last fakes also serve the G step
                         fake = G(z) if not conditional else G(z, judge.fake_labels)
-                    _d_step(judge, opt_d, loss, cfg, real, fake.detach(), eps, means, ranks, autocast, ada)
+                    r1_due = cfg.loss.r1_gamma > 0 and step % cfg.loss.r1_every == 0
+                    _d_step(judge, opt_d, loss, cfg, real, fake.detach(), eps, means, ranks, autocast, ada, r1_due)
             else:
                 z = draw_latents(cfg.model, batch, gen, device)[mine]
                 judge = _judge(D, gen, cfg, ada, draw_labels(cfg.model, batch, gen, device), batch, mine, None)
@@ -383,11 +384,11 @@ def _judge(D: nn.Module, gen: torch.Generator, cfg: Config, ada: AdaptiveP, fake
 
 def _d_step(judge: Judge, opt_d: torch.optim.Optimizer, loss: GanLoss, cfg: Config, real: torch.Tensor,
             fake: torch.Tensor, eps: torch.Tensor, means: ScalarMeans, ranks: dist.DistInfo, autocast,
-            ada: AdaptiveP) -> None:
+            ada: AdaptiveP, r1: bool) -> None:
     """One discriminator update on a real and a fake batch (each its own forward: BatchNorm
-    statistics per batch, as in DCGAN). ``judge`` augments D's inputs and passes the classes."""
+    statistics per batch, as in DCGAN). ``judge`` augments D's inputs and passes the classes; ``r1``:
+    this step adds the R1 penalty (weighted x ``loss.r1_every``: lazy R1 keeps its average strength)."""
     D = judge.D
-    r1 = cfg.loss.r1_gamma > 0
     if r1:
         real.requires_grad_(True)
     with autocast():
@@ -398,7 +399,7 @@ def _d_step(judge: Judge, opt_d: torch.optim.Optimizer, loss: GanLoss, cfg: Conf
     total = d_loss
     if r1:
         penalty = r1_penalty(real_logits, real)
-        total = total + 0.5 * cfg.loss.r1_gamma * penalty
+        total = total + 0.5 * cfg.loss.r1_gamma * cfg.loss.r1_every * penalty
         means.add("r1", penalty)
     if cfg.loss.kind == "wasserstein" and cfg.loss.gp_weight > 0:
         penalty = gradient_penalty(judge.plain, real.detach(), fake, eps=eps)
