@@ -67,9 +67,12 @@ def test_partial_sweep_reports_what_finished(tmp_path: Path) -> None:
 def test_curves_show_the_training_metric_when_logged(tmp_path: Path) -> None:
     _fake_sweep(tmp_path, with_training_metric=True)
     results = [json.loads((tmp_path / r.name / ROW_RESULT).read_text()) for r in PLAN.rows()]
-    (panel,) = curve_panels(tmp_path, summarize(results), "fd-classifier")
+    panel, by_time = curve_panels(tmp_path, summarize(results), "fd-classifier")
     assert panel.ylabel == "fd-classifier" and len(panel.series["kernel_size-3"]) == 3
     assert panel.series["kernel_size-5"][1] == ([0.512], [26.0])
+    # the same points against minutes at the run's median speed: images/s 108 and 116 -> 112
+    ((minutes,), values) = by_time.series["kernel_size-5"][1]
+    assert minutes == pytest.approx(512 / 112 / 60) and values == [26.0] and "minutes" in by_time.xlabel
     rows = table(PLAN, summarize(results), ["fd-classifier"], "fd-classifier")
     assert rows[0][:3] == ["kernel_size", "seeds", "fd-classifier (mean ± std)"]
 

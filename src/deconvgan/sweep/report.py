@@ -23,7 +23,7 @@ from typing import Any
 
 from deconvgan.atomic import write_bytes, write_text
 from deconvgan.runfiles import GRID_GLOB, SAMPLES_DIR, STATS_FILE
-from deconvgan.sweep.cost import read_stats
+from deconvgan.sweep.cost import read_stats, training_speed
 from deconvgan.sweep.grid import Row, short_keys
 from deconvgan.sweep.plan import SweepPlan
 from deconvgan.sweep.plots import CostPoint, Panel, cost_png, curves_png
@@ -144,21 +144,29 @@ def table(plan: SweepPlan, summaries: list[Summary], keys: list[str], best: str 
 
 
 def curve_panels(sweep_dir: Path, summaries: list[Summary], primary: str | None) -> list[Panel]:
-    """The logged training metric against kimg if the runs logged one, else the two losses."""
+    """The logged training metric against kimg and against training minutes if the runs logged one (what
+    each combination reaches for the same compute), else the two losses against kimg.
+
+    Minutes are kimg at the run's median training speed (images/s of its logged intervals): the same
+    clock as the table's images/s, unaffected by evaluations, pauses or a machine shared for a while."""
     stats = {r["row"]: read_stats(sweep_dir / r["run_dir"] / STATS_FILE) for s in summaries for r in s.rows}
     logged = list(dict.fromkeys(k for records in stats.values() for rec in records for k in rec.get("metrics", {})))
     if logged:
         key = primary if primary in logged else logged[0]
-        panels = [Panel(f"{key} during training", "kimg", key)]
-        pick = [(lambda rec, key=key: rec.get("metrics", {}).get(key))]
+        panels = [Panel(f"{key} during training", "kimg", key),
+                  Panel(f"{key} for the training time", "training minutes (at the run's median images/s)", key)]
+        pick = [(lambda rec, key=key: rec.get("metrics", {}).get(key))] * 2
     else:
         panels = [Panel("discriminator loss", "kimg", "loss_d"), Panel("generator loss", "kimg", "loss_g")]
         pick = [lambda rec: rec.get("loss_d"), lambda rec: rec.get("loss_g")]
     for panel, value in zip(panels, pick, strict=True):
+        minutes = panel.xlabel != "kimg"
         for s in summaries:
             for r in s.rows:
-                points = [(rec["kimg"], value(rec)) for rec in stats[r["row"]] if value(rec) is not None]
-                if points:
+                records = stats[r["row"]]
+                scale = 1000 / training_speed(records)["images_per_s"] / 60 if minutes else 1.0  # kimg -> minutes
+                points = [(rec["kimg"] * scale, value(rec)) for rec in records if value(rec) is not None]
+                if points and all(math.isfinite(x) for x, _ in points):
                     panel.series.setdefault(s.combination, []).append(([p[0] for p in points], [p[1] for p in points]))
     return panels
 
@@ -207,7 +215,8 @@ def write_report(sweep_dir: Path, plan: SweepPlan, rows: list[Row]) -> list[Path
     plots: dict[str, tuple[str, bytes]] = {}
     if results:
         panels = curve_panels(sweep_dir, summaries, primary)
-        plots[CURVES_PNG] = (f"{panels[0].ylabel if len(panels) == 1 else 'losses'} against kimg, one line per run",
+        plots[CURVES_PNG] = (f"{panels[0].ylabel} against kimg and training minutes, one line per run"
+                             if panels[0].ylabel != "loss_d" else "losses against kimg, one line per run",
                              curves_png(panels, [s.combination for s in summaries]))
         points = [CostPoint(s.combination, s.cost("g_gflop_per_image"), s.cost("train_wall_s") / 60, s.mean(primary),
                             s.std(primary)) for s in summaries if primary and s.values.get(primary)]
