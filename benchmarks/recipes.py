@@ -1,0 +1,62 @@
+"""Which training recipe? The candidates for the quality anchors, one ``deconvgan sweep`` of named variants.
+
+    python benchmarks/recipes.py [--preset mnist-28] [--kimg 100] [--seeds 0] [--run] [--jobs 1]
+                                 [--speed-steps 40] [--picture docs/recipes-mnist.png]
+
+Every variant changes the preset in one respect (``--variant NAME KEY=VALUE ...``): learning-rate
+decay, hinge loss with spectral norm in D, R1 (every step and lazy), two time-scale rates, a wider D,
+wider networks, a larger batch, PacGAN packing, minibatch stddev, resize-convolution. Each trains the
+same number of images with the FD-classifier logged every 20 kimg; the table gives the final
+FD-classifier (10,000 generated vs the 10,000 test images) with training images/s timed apart, and
+the plot the FD-classifier against kimg and against training minutes: which recipe is ahead for the
+same compute. With ``--run`` it starts the sweep (``sweeps/NNNNN-recipes-<preset>``) or continues it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _runs import add_data_root_argument, data_root
+from _sweeps import add_sweep_arguments, newest_sweep, print_table, run_or_resume
+
+VARIANTS = [  # name, overrides
+    ("base",),
+    ("lr-decay", "train.lr_decay=linear"),
+    ("hinge-sn", "loss.kind=hinge", "model.d_norm=spectral"),
+    ("r1", "loss.r1_gamma=1"),
+    ("r1-lazy", "loss.r1_gamma=1", "loss.r1_every=16"),
+    ("ttur", "train.g_lr=0.0005"),
+    ("wide-d", "model.d_width=128"),
+    ("wide", "model.g_width=128", "model.d_width=128"),
+    ("batch-128", "train.batch_size=128"),
+    ("pack-2", "model.d_pack=2"),
+    ("mbstd-4", "model.d_mbstd=4"),
+    ("resize", "model.upsample=resize"),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="mnist-28")
+    parser.add_argument("--kimg", default="100")
+    parser.add_argument("--seeds", default="0")
+    add_sweep_arguments(parser, "recipes-PRESET")
+    add_data_root_argument(parser)
+    args = parser.parse_args()
+    root = data_root(args.data_root)
+    name = f"recipes-{args.preset}"
+    sweep_args = [args.preset, "--seeds", args.seeds, "--kimg", args.kimg, "--metrics", "fd-classifier",
+                  "--set", "run.metric=fd-classifier", "--set", "run.metric_every_kimg=20"]
+    for variant in VARIANTS:
+        sweep_args += ["--variant", *variant]
+    sweep = args.sweep or newest_sweep(name)
+    if args.run:
+        sweep = run_or_resume(name, sweep_args, sweep, args.jobs, root)
+    if sweep is None:
+        raise SystemExit(f"no sweeps/*-{name} folder: run with --run first")
+    print_table(sweep, args.preset, root, args.speed_steps, args.speed_rounds, args.picture)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
