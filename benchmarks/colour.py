@@ -22,6 +22,7 @@ beside the results. Finished rows are kept and not rerun.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,47 @@ def print_progress(results: list[dict], keys: list[str]) -> None:
         for point in result["progress"]:
             cells = [f"{point['metrics'][k]:.{2 if k == 'fid' else 4}f}" for k in scored]
             print(f"| {point['kimg']:.0f} | {minutes(point['train_s'])} | " + " | ".join(cells) + " |")
+
+
+def full_data_reference(results: list[dict], out: Path, prefix: str, seed: int, kimg: float) -> list[dict] | None:
+    """The points over the run of the 100% / no augmentation row of ``seed``: this invocation's, else a longer
+    run of it kept under ``out`` (identical up to this budget: nothing in training depends on its length)."""
+    for result in results:
+        if (result["subset"], result["augment"], result["seed"]) == ("100", "none", seed) and "progress" in result:
+            return result["progress"]
+    for path in sorted(out.glob(f"{prefix}emoji100-none-*kimg-seed{seed}/progress.json")):
+        points = sorted(json.loads(path.read_text()).values(), key=lambda p: p["kimg"])
+        if points and points[-1]["kimg"] >= kimg - 1:
+            return points
+    return None
+
+
+def print_gap(results: list[dict], out: Path, prefix: str, kimg: float) -> None:
+    """FID over the runs on 10% of the emoji against the full set's at the same kimg, and the share of the gap
+    (10% none - 100% none) each augmentation recovers: (10% none - 10% augmented) / gap."""
+    seed = results[0]["seed"]
+    small = {r["augment"]: r for r in results if r["subset"] == "10" and "progress" in r and r["seed"] == seed}
+    full = full_data_reference(results, out, prefix, seed, kimg)
+    if "none" not in small or full is None:
+        return
+    augmented = [a for a in small if a != "none"]
+    print("\nFID over the runs, 10% of the emoji against all of them (the 100% row: the snapshot nearest in kimg)\n")
+    header = ["kimg", "100% none", "10% none", *(f"10% {a}" for a in augmented),
+              *(f"{a}: gap recovered" for a in augmented)]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for k, point in enumerate(small["none"]["progress"]):
+        nearest = min(full, key=lambda p: abs(p["kimg"] - point["kimg"]))
+        if abs(nearest["kimg"] - point["kimg"]) > 1:
+            continue
+        reference, alone = nearest["metrics"]["fid"], point["metrics"]["fid"]
+        values = [small[a]["progress"][k]["metrics"]["fid"] if k < len(small[a]["progress"]) else None
+                  for a in augmented]
+        shares = [f"{(alone - v) / (alone - reference):+.0%}" if v is not None and alone > reference else ""
+                  for v in values]
+        cells = [f"{point['kimg']:.0f}", f"{reference:.1f}", f"{alone:.1f}",
+                 *("" if v is None else f"{v:.1f}" for v in values), *shares]
+        print("| " + " | ".join(cells) + " |")
 
 
 def progress_picture(result: dict, out: Path, path: Path, threads: int | None) -> None:
@@ -154,6 +196,8 @@ def main() -> int:
                   + f" | {minutes(time_s)} | {runs[0]['row']}.png |")
     if args.progress_every:
         print_progress(results, keys)
+        if "fid" in keys:
+            print_gap(results, args.out, PRESETS[args.preset], args.kimg)
         if args.progress_picture:
             progress_picture(results[0], args.out, args.progress_picture, args.threads)
     print(f"\n{ATTRIBUTION}")
