@@ -88,12 +88,14 @@ def run_row(row: Row, out: Path, root: str, threads: int | None, log=print) -> d
     """Train (or resume) and evaluate ``row`` under ``out``; the cached result when it already finished."""
     row_dir = out / row.name
     result_path = row_dir / "result.json"
+    existing = run_dir_of(row_dir) if row_dir.is_dir() else None
+    if existing is not None:
+        check_recipe(row, existing)
     if result_path.is_file():
         return json.loads(result_path.read_text())
     row_dir.mkdir(parents=True, exist_ok=True)
     env = child_env(threads)
     train = [sys.executable, "-m", "deconvgan", "train", "--data-root", root, "--no-progress"]
-    existing = run_dir_of(row_dir)
     if existing is not None and (existing / STATE_FILE).is_file():  # continue (or just close) the run
         train += ["--resume", str(existing)]  # with its own config: preset, seed, kimg and --set are in it
     else:  # none yet, or one stopped before its first training state: start a new one beside it
@@ -122,6 +124,28 @@ def run_row(row: Row, out: Path, root: str, threads: int | None, log=print) -> d
     }
     write_text(result_path, json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _recipe(cfg) -> dict:
+    """What makes a run's result: model, loss, augmentation and optimisation (not its length, seed or paths)."""
+    data = cfg.to_dict()
+    train = {k: v for k, v in data["train"].items() if k not in ("phases", "seed")}
+    return {"model": data["model"], "loss": data["loss"], "augment": data["augment"], "train": train,
+            "data": {k: data["data"][k] for k in ("source", "fraction", "fraction_seed", "hflip")}}
+
+
+def check_recipe(row: Row, run_dir: Path) -> None:
+    """Stop if the kept run of ``row`` was trained with another recipe than the row's preset and --set give now
+    (a preset changed since): its result would be passed off as the new recipe's."""
+    from deconvgan.configio import load_config
+
+    saved, wanted = _recipe(load_config(run_dir / CONFIG_FILE)), _recipe(load_config(row.preset, list(row.sets)))
+    for section, values in wanted.items():
+        for key, value in values.items():
+            if saved[section].get(key) != value:
+                raise SystemExit(f"{run_dir}: trained with {section}.{key}={saved[section].get(key)!r}, but "
+                                 f"{row.preset} now gives {value!r}: move the row's folder away (or pass another "
+                                 "--out) to train the new recipe")
 
 
 def evaluate(snapshot: Path, row: Row, root: str, threads: int | None, report: Path) -> dict[str, float]:
