@@ -118,17 +118,18 @@ def parse_variants(given: list[list[str]]) -> Axis:
                               "(e.g. --variant hinge-sn loss.kind=hinge model.d_norm=spectral)")
         if name in names:
             raise ConfigError(f"{where}: the variant {name} is given twice")
-        keys = []
+        keys, values = [], []
         for override in overrides:
-            key, sep, value = override.partition("=")
-            if not sep or not value.strip():
+            key, sep, value = (part.strip() for part in override.partition("="))
+            if not sep or not value:
                 raise ConfigError(f"{where}: {override!r} must look like section.key=value")
-            _check_key(key.strip(), where)
+            _check_key(key, where)
             if key in keys:
                 raise ConfigError(f"{where} sets {key} twice")
             keys.append(key)
+            values.append(f"{key}={value}")
         names.append(name)
-        variants.append(tuple(o.strip() for o in overrides))
+        variants.append(tuple(values))
     repeated = [name for name, o in zip(names, variants, strict=True) if variants.count(o) > 1]
     if repeated:
         raise ConfigError(f"--variant {repeated[0]} and another variant set the same values: give each recipe once")
