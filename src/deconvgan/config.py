@@ -1,11 +1,12 @@
 """Frozen, validated configuration: every knob of a run in one tree of dataclasses.
 
-This module is the schema only; its ``model`` section lives in :mod:`deconvgan.modelconfig` and is
-re-exported here. A config is built from defaults, then a YAML file, then ``--set section.key=value``
-overrides by :func:`deconvgan.configio.load_config`. Each dataclass validates itself on creation, so a
-bad value fails at once with a one-line :class:`~deconvgan.errors.ConfigError` naming the key and the
-allowed values. The resolved config is written into every run directory and travels inside snapshots
-(the ``model`` section), so a snapshot alone rebuilds its generator.
+This module is the schema only; its ``model`` and ``augment`` sections live in
+:mod:`deconvgan.modelconfig` and :mod:`deconvgan.augmentconfig` and are re-exported here. A config is
+built from defaults, then a YAML file, then ``--set section.key=value`` overrides by
+:func:`deconvgan.configio.load_config`. Each dataclass validates itself on creation, so a bad value
+fails at once with a one-line :class:`~deconvgan.errors.ConfigError` naming the key and the allowed
+values. The resolved config is written into every run directory and travels inside snapshots (the
+``model`` section), so a snapshot alone rebuilds its generator.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from deconvgan.augmentconfig import AUGMENT_OPS, AUGMENTS, AugmentConfig  # noqa: F401  (re-exported)
 from deconvgan.errors import ConfigError
 from deconvgan.modelconfig import (  # noqa: F401  (re-exported: the schema is imported from here)
     ARCHITECTURES,
@@ -27,6 +29,7 @@ from deconvgan.modelconfig import (  # noqa: F401  (re-exported: the schema is i
     base_resolution,
     check_choice,
     check_positive,
+    check_unit_interval,
 )
 from deconvgan.runfiles import DEFAULT_RUNS_DIR
 
@@ -37,8 +40,6 @@ DATA_SOURCES = ("digits", "mnist", "fashion-mnist", "cifar10", "stacked-mnist", 
 TRAINING_METRICS = ("fd-classifier", "fid", "kid", "spectral", "mode-coverage")
 ON_DIVERGENCE = ("stop", "rollback")  # what the divergence guard does (deconvgan.training.guard)
 LR_DECAYS = ("none", "linear", "cosine")  # the learning-rate schedule over a run: deconvgan.training.schedule
-AUGMENTS = ("none", "diffaugment", "ada")  # augmentation of D's inputs: deconvgan.training.augment
-AUGMENT_OPS = ("color", "translation", "cutout")  # DiffAugment's policy (Zhao et al. 2020)
 
 
 def background_rgb(colour: str) -> tuple[int, int, int]:
@@ -96,9 +97,7 @@ class LossConfig:
     kind: str = "nonsaturating"  # minimax | nonsaturating | hinge | wasserstein | least-squares
     gp_weight: float = 10.0  # gradient-penalty weight for wasserstein (WGAN-GP)
     r1_gamma: float = 0.0  # R1 penalty on real images, gamma/2 * E|grad D(x)|^2; 0 turns it off
-    # Lazy R1 (Karras et al. 2020): the penalty on every r1_every-th step only, weighted x r1_every, which
-    # keeps its average pull and skips most of its double backward pass.
-    r1_every: int = 1
+    r1_every: int = 1  # lazy R1 (Karras et al. 2020): every Nth step only, weighted xN (same mean pull)
 
     def __post_init__(self) -> None:
         check_choice("loss.kind", self.kind, LOSSES)
@@ -140,10 +139,8 @@ class TrainConfig:
     g_lr: float = 2e-4
     d_lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
-    # Both rates fall from their value to lr_final_scale x it by the run's last step, starting after
-    # lr_decay_start of the run's steps (a fraction): none | linear | cosine.
-    lr_decay: str = "none"
-    lr_decay_start: float = 0.0
+    lr_decay: str = "none"  # none | linear | cosine: both rates fall to lr_final_scale x theirs by the last step,
+    lr_decay_start: float = 0.0  # starting after this share of the run's steps
     lr_final_scale: float = 0.0
     d_steps: int = 1  # discriminator steps per generator step in adversarial phases
     phases: tuple[PhaseConfig, ...] = (PhaseConfig(name="adversarial", kimg=100.0),)
@@ -162,12 +159,10 @@ class TrainConfig:
         check_positive("train.d_lr", self.d_lr)
         check_positive("train.d_steps", self.d_steps)
         check_choice("train.lr_decay", self.lr_decay, LR_DECAYS)
-        if not 0 <= self.lr_decay_start < 1:
-            raise ConfigError(f"train.lr_decay_start={self.lr_decay_start!r} must be in [0, 1): the share of the "
-                              "run before the rates start to fall")
-        if not 0 <= self.lr_final_scale <= 1:
-            raise ConfigError(f"train.lr_final_scale={self.lr_final_scale!r} must be in [0, 1]: the rates' last "
-                              "value as a fraction of their first")
+        check_unit_interval("train.lr_decay_start", self.lr_decay_start, include_one=False,
+                            what="the share of the run before the rates start to fall")
+        check_unit_interval("train.lr_final_scale", self.lr_final_scale, include_one=True,
+                            what="the rates' last value as a fraction of their first")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"train.betas={self.betas!r} must be two numbers in [0, 1)")
         if not self.phases:
@@ -187,33 +182,6 @@ class TrainConfig:
     def total_steps(self) -> int:
         """Generator steps over the whole schedule."""
         return sum(p.num_steps(self.batch_size) for p in self.phases)
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Differentiable augmentation of all D sees: DiffAugment (every op, every image) or ADA (each op with an
-    adaptive probability p steering r_t = E[sign D(x_real)] to ``ada_target``); deconvgan.training.augment."""
-
-    kind: str = "none"  # none | diffaugment | ada
-    policy: tuple[str, ...] = AUGMENT_OPS  # ops, applied in this order: color, translation, cutout
-    translation: float = 0.125  # largest shift, as a fraction of the side (zero-padded)
-    cutout: float = 0.5  # side of the cut-out square, as a fraction of the image side
-    ada_target: float = 0.6  # r_t that p is steered towards
-    ada_interval: int = 4  # generator steps between adjustments of p
-    ada_kimg: float = 500.0  # thousands of images over which p can move by at most 1 (adjustment speed)
-    ada_p_init: float = 0.0  # p at the start of a run
-
-    def __post_init__(self) -> None:
-        check_choice("augment.kind", self.kind, AUGMENTS)
-        for op in self.policy:
-            check_choice("augment.policy entry", op, AUGMENT_OPS)
-        if len(set(self.policy)) != len(self.policy) or (self.kind != "none" and not self.policy):
-            raise ConfigError(f"augment.policy={list(self.policy)} must name each op once, and one at least")
-        for key, low, high in (("translation", 0, 0.5), ("cutout", 0, 1), ("ada_target", -1, 1), ("ada_p_init", 0, 1)):
-            if not low <= getattr(self, key) <= high:
-                raise ConfigError(f"augment.{key}={getattr(self, key)} must be in [{low}, {high}]")
-        check_positive("augment.ada_interval", self.ada_interval)
-        check_positive("augment.ada_kimg", self.ada_kimg)
 
 
 @dataclass(frozen=True)

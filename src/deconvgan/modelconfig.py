@@ -34,6 +34,12 @@ def check_positive(key: str, value: float, *, allow_zero: bool = False) -> None:
         raise ConfigError(f"{key}={value!r} must be {'>= 0' if allow_zero else '> 0'}")
 
 
+def check_unit_interval(key: str, value: float, *, include_one: bool, what: str) -> None:
+    """One-line ConfigError unless 0 <= ``value`` <= 1 (< 1 without ``include_one``); ``what`` says what it is."""
+    if not (0 <= value <= 1 if include_one else 0 <= value < 1):
+        raise ConfigError(f"{key}={value!r} must be in [0, 1{']' if include_one else ')'}: {what}")
+
+
 def base_resolution(resolution: int) -> int:
     """The side of the generator's first feature map: halve while even and the half is >= 4.
 
