@@ -23,6 +23,7 @@ from pathlib import Path
 from deconvgan.atomic import write_text
 from deconvgan.data.dataset import DATA_ROOT_ENV
 from deconvgan.runfiles import CONFIG_FILE, SNAPSHOTS_DIR, STATE_FILE, STATS_FILE, STEP_SNAPSHOT_GLOB
+from deconvgan.sweep.cost import read_stats  # the one stats.jsonl reader (a torn last line skipped)
 
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -108,7 +109,7 @@ def run_row(row: Row, out: Path, root: str, threads: int | None, log=print) -> d
     subprocess.run(train, check=True, env=env, stdout=subprocess.DEVNULL)
     run_dir = run_dir_of(row_dir)
     assert run_dir is not None
-    steps = [r for r in _stats(run_dir) if "images_per_s" in r]
+    steps = [r for r in read_stats(run_dir / STATS_FILE) if "images_per_s" in r]
 
     log(f"[{time.strftime('%H:%M:%S')}] {row.name}: evaluating {','.join(row.metrics)}")
     report = run_dir / "evaluation.json"
@@ -180,7 +181,7 @@ def progress(row: Row, out: Path, root: str, threads: int | None, every_kimg: fl
     assert run_dir is not None, f"{row.name}: train the row first (run_row)"
     cache_path = out / row.name / "progress.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
-    walls = sorted((r["step"], r["wall_time_s"]) for r in _stats(run_dir) if "wall_time_s" in r)
+    walls = sorted((r["step"], r["wall_time_s"]) for r in read_stats(run_dir / STATS_FILE) if "wall_time_s" in r)
     batch = _batch_size(run_dir)
     snapshots = [(path, int(path.stem.removeprefix("step-"))) for path in
                  sorted((run_dir / SNAPSHOTS_DIR).glob(STEP_SNAPSHOT_GLOB))]  # names from step_snapshot_name
@@ -208,11 +209,6 @@ def progress(row: Row, out: Path, root: str, threads: int | None, every_kimg: fl
             write_text(cache_path, json.dumps(cache, indent=2) + "\n")
         points.append(cache[path.name])
     return points
-
-
-def _stats(run_dir: Path) -> list[dict]:
-    """The run's stats.jsonl records."""
-    return [json.loads(line) for line in (run_dir / STATS_FILE).read_text().splitlines()]
 
 
 def _batch_size(run_dir: Path) -> int:

@@ -7,12 +7,13 @@ process, alternating them (as ``benchmarks/upsamplers.py`` does), with one threa
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from _runs import child_env
 
 
 def newest_sweep(name: str) -> Path | None:
@@ -25,8 +26,7 @@ def run_or_resume(name: str, sweep_args: list[str], sweep: Path | None, jobs: in
     """Start the sweep ``deconvgan sweep *sweep_args --name name`` or continue ``sweep``; returns its folder."""
     command = [sys.executable, "-m", "deconvgan", "sweep", "--jobs", str(jobs), "--data-root", root]
     command += ["--resume", str(sweep)] if sweep is not None else [*sweep_args, "--name", name]
-    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
-    if subprocess.run(command, env=env).returncode != 0:
+    if subprocess.run(command, env=child_env(None)).returncode != 0:
         raise SystemExit(f"the sweep did not finish: continue with  deconvgan sweep --resume {newest_sweep(name)}")
     found = sweep or newest_sweep(name)
     assert found is not None

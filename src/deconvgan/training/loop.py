@@ -264,8 +264,9 @@ def _train(
             # sliced: a rank's share does not depend on how many ranks there are.
             gen = make_generator(derive_seed(seed, "step", step), device)
             if cfg.train.lr_decay != "none":
-                _set_rates(opt_g, opt_d, cfg, guard.lr_scale * schedule.lr_factor(step))
-                means.add("lr_factor", torch.tensor(schedule.lr_factor(step), device=device))
+                lr_factor = schedule.lr_factor(step)
+                _set_rates(opt_g, opt_d, cfg, guard.lr_scale * lr_factor)
+                means.add("lr_factor", torch.tensor(lr_factor, device=device))
             if scheduled.phase.train_d:
                 for k in range(cfg.train.d_steps):
                     real_batch = schedule.real_batches_before(step) + k
