@@ -1,10 +1,10 @@
 """MNIST and Fashion-MNIST sample quality: Inception FID (10k generated vs the 10k test images) and more.
 
-    python benchmarks/quality_fid.py [--datasets mnist,fashion] [--seeds 0,1,2] [--kimg 600]
+    python benchmarks/quality_fid.py [--datasets mnist,fashion] [--seeds 0,1,2] [--kimg 400]
                                      [--num-generated 10000] [--threads 1] [--out runs/bench-quality]
                                      [--data-root ../shared/data]
 
-Trains the ``mnist-28`` / ``fashion-28`` presets with ``deconvgan train`` and evaluates the final
+Trains the ``mnist-28-deep`` / ``fashion-28-deep`` presets with ``deconvgan train`` and evaluates the final
 snapshot with ``deconvgan evaluate``: FID and KID with the standard 2015-12-05 Inception pool
 features, precision/recall (k=3) and density/coverage in the same feature space, and the Fréchet
 distance in the tool's own classifier features (FD-classifier). Prints them next to the best FID
@@ -24,8 +24,8 @@ import statistics
 from _runs import Row, add_run_arguments, choices, data_root, mean_std, minutes, run_row
 
 DATASETS = {  # name -> (preset, table label, Lucic et al. 2018 best FID)
-    "mnist": ("mnist-28", "MNIST", 6.7),
-    "fashion": ("fashion-28", "Fashion-MNIST", 21.5),
+    "mnist": ("mnist-28-deep", "MNIST", 6.7),
+    "fashion": ("fashion-28-deep", "Fashion-MNIST", 21.5),
 }
 
 
@@ -37,7 +37,7 @@ def metric_values(runs: list[dict], key: str, scale: float = 1.0) -> list[float]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="mnist,fashion", help=f"comma-separated, of {', '.join(DATASETS)}")
-    parser.add_argument("--kimg", type=float, default=600.0, help="training images, in thousands (the presets' 600)")
+    parser.add_argument("--kimg", type=float, default=400.0, help="training images, in thousands (the presets' 400)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--num-generated", type=int, default=10_000)
     add_run_arguments(parser, "runs/bench-quality")

@@ -29,6 +29,8 @@ CONFIGS = {  # name -> (table label, --set overrides)
     "pack2": ("DCGAN + PacGAN packing m=2", ("model.d_pack=2",)),
     "mbstd": ("DCGAN + minibatch stddev (group 4)", ("model.d_mbstd=4",)),
     "spectral": ("DCGAN + spectral norm in D", ("model.d_norm=spectral",)),
+    "deep": ("DCGAN, depth 2 (the mnist-28-deep recipe)", ("model.g_depth=2", "model.d_depth=2")),
+    "deep-pack2": ("DCGAN, depth 2 + packing m=2", ("model.g_depth=2", "model.d_depth=2", "model.d_pack=2")),
 }
 PUBLISHED = [  # (source, model, modes, KL)
     ("VEEGAN (Srivastava et al. 2017), Table 2", "DCGAN", "99", "3.40"),

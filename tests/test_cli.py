@@ -51,16 +51,17 @@ def _leaves(tree: object, prefix: str = "") -> dict[str, object]:
     return {k: v for key, value in items for k, v in _leaves(value, f"{prefix}.{key}" if prefix else key).items()}
 
 
-@pytest.mark.parametrize("name", ["digits", "mnist-28", "fashion-28", "stacked-mnist", "seed-64", "mlp-28", "texture"])
+@pytest.mark.parametrize("name", ["digits", "mnist-28", "fashion-28", "mnist-28-deep", "fashion-28-deep",
+                                  "stacked-mnist", "seed-64", "emoji-64", "mlp-28", "texture"])
 def test_presets_resolve(name, capsys):
     assert name in preset_names()
-    extra = ["--data", "some/folder"] if name == "seed-64" else []
+    extra = ["--data", "some/folder"] if name in ("seed-64", "emoji-64") else []
     cfg = resolve_train_config(build_parser().parse_args(["train", name, *extra]))
     resolved = _leaves(cfg.to_dict())
-    # Every value the preset's YAML sets is the resolved value (the seed-64 folder comes from --data).
+    # Every value the preset's YAML sets is the resolved value (a folder preset's folder comes from --data).
     written = _leaves(yaml.safe_load(resources.files("deconvgan.configs").joinpath(f"{name}.yaml").read_text()))
-    if name == "seed-64":  # --data: saved absolute, and the run is named after the data
-        written["data.path"], written["name"] = str(Path("some/folder").resolve()), "folder-seed"
+    if extra:  # --data: saved absolute, and the run is named after the data and the architecture
+        written["data.path"], written["name"] = str(Path("some/folder").resolve()), f"folder-{resolved['model.arch']}"
     assert len(written) >= 8 and {k: resolved.get(k, "<missing>") for k in written} == written
     # The dry run prints exactly that config, and the schedule's length in steps of the preset's batch.
     assert main(["train", name, "--dry-run", *extra]) == 0
