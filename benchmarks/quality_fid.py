@@ -1,10 +1,11 @@
 """MNIST and Fashion-MNIST sample quality: Inception FID (10k generated vs the 10k test images) and more.
 
-    python benchmarks/quality_fid.py [--datasets mnist,fashion] [--seeds 0,1,2] [--kimg 400]
+    python benchmarks/quality_fid.py [--datasets mnist,fashion] [--seeds 0,1,2] [--kimg 400] [--plain]
                                      [--num-generated 10000] [--threads 1] [--out runs/bench-quality]
                                      [--data-root ../shared/data]
 
-Trains the ``mnist-28-deep`` / ``fashion-28-deep`` presets with ``deconvgan train`` and evaluates the final
+Trains the ``mnist-28-deep`` / ``fashion-28-deep`` presets (``--plain``: the depth-0 ``mnist-28`` /
+``fashion-28``, 600 kimg unless --kimg says otherwise) with ``deconvgan train`` and evaluates the final
 snapshot with ``deconvgan evaluate``: FID and KID with the standard 2015-12-05 Inception pool
 features, precision/recall (k=3) and density/coverage in the same feature space, and the Fréchet
 distance in the tool's own classifier features (FD-classifier). Prints them next to the best FID
@@ -23,10 +24,11 @@ import statistics
 
 from _runs import Row, add_run_arguments, choices, data_root, mean_std, minutes, run_row
 
-DATASETS = {  # name -> (preset, table label, Lucic et al. 2018 best FID)
+DATASETS = {  # name -> (preset, table label, Lucic et al. 2018 best FID); --plain drops the preset's "-deep"
     "mnist": ("mnist-28-deep", "MNIST", 6.7),
     "fashion": ("fashion-28-deep", "Fashion-MNIST", 21.5),
 }
+DEEP_KIMG, PLAIN_KIMG = 400.0, 600.0  # the presets' lengths
 
 
 def metric_values(runs: list[dict], key: str, scale: float = 1.0) -> list[float]:
@@ -37,7 +39,9 @@ def metric_values(runs: list[dict], key: str, scale: float = 1.0) -> list[float]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="mnist,fashion", help=f"comma-separated, of {', '.join(DATASETS)}")
-    parser.add_argument("--kimg", type=float, default=400.0, help="training images, in thousands (the presets' 400)")
+    parser.add_argument("--kimg", type=float, default=None,
+                        help="training images, in thousands (default: the presets' 400; 600 with --plain)")
+    parser.add_argument("--plain", action="store_true", help="the depth-0 presets mnist-28 / fashion-28 instead")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--num-generated", type=int, default=10_000)
     add_run_arguments(parser, "runs/bench-quality")
@@ -46,11 +50,15 @@ def main() -> int:
     names = choices(parser, "--datasets", args.datasets, DATASETS)
 
     seeds = [int(x) for x in args.seeds.split(",")]
+    kimg = args.kimg if args.kimg is not None else PLAIN_KIMG if args.plain else DEEP_KIMG
     results: dict[str, list[dict]] = {}
     for name in names:
         preset, label, _ = DATASETS[name]
+        if args.plain:
+            preset = preset.removesuffix("-deep")
+            label = f"{label} (plain {preset})"
         for seed in seeds:
-            row = Row(f"{name}-{args.kimg:g}kimg-seed{seed}", preset, args.kimg, seed,
+            row = Row(f"{'plain-' if args.plain else ''}{name}-{kimg:g}kimg-seed{seed}", preset, kimg, seed,
                       metrics=("fid", "kid", "prdc", "fd-classifier"),
                       eval_args=("--num-generated", str(args.num_generated), "--num-real", "10000",
                                  "--extractor", "inception"),
@@ -73,9 +81,9 @@ def main() -> int:
           "KID ×1000 | precision | recall | FD-classifier |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
-        runs, (_, label, published) = results[name], DATASETS[name]
+        runs, published = results[name], DATASETS[name][2]
         values = functools.partial(metric_values, runs)
-        print(f"| {label} | {len(runs)} seed(s) × {runs[0]['kimg']:g} kimg, "
+        print(f"| {runs[0]['dataset']} | {len(runs)} seed(s) × {runs[0]['kimg']:g} kimg, "
               f"{minutes(statistics.mean(r['train_wall_s'] for r in runs))} | "
               f"{statistics.median(values('fid')):.2f} | {mean_std(values('fid'), 2)} | {published} | "
               f"{mean_std(values('kid', 1000), 2)} | {mean_std(values('precision'), 3)} | "
