@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deconvgan.errors import ConfigError
-from deconvgan.modelconfig import check_choice, check_positive
+from deconvgan.modelconfig import check_choice, check_in_range, check_positive
 
 AUGMENTS = ("none", "diffaugment", "ada")  # augmentation of D's inputs: deconvgan.training.augment
 AUGMENT_OPS = ("color", "translation", "cutout")  # DiffAugment's policy (Zhao et al. 2020)
@@ -36,7 +36,6 @@ class AugmentConfig:
         if len(set(self.policy)) != len(self.policy) or (self.kind != "none" and not self.policy):
             raise ConfigError(f"augment.policy={list(self.policy)} must name each op once, and one at least")
         for key, low, high in (("translation", 0, 0.5), ("cutout", 0, 1), ("ada_target", -1, 1), ("ada_p_init", 0, 1)):
-            if not low <= getattr(self, key) <= high:
-                raise ConfigError(f"augment.{key}={getattr(self, key)} must be in [{low}, {high}]")
+            check_in_range(f"augment.{key}", getattr(self, key), low, high)
         check_positive("augment.ada_interval", self.ada_interval)
         check_positive("augment.ada_kimg", self.ada_kimg)

@@ -28,8 +28,8 @@ from deconvgan.modelconfig import (  # noqa: F401  (re-exported: the schema is i
     ModelConfig,
     base_resolution,
     check_choice,
+    check_in_range,
     check_positive,
-    check_unit_interval,
 )
 from deconvgan.runfiles import DEFAULT_RUNS_DIR
 
@@ -85,8 +85,7 @@ class DataConfig:
         check_positive("data.stacked_count", self.stacked_count)
         check_positive("data.scale", self.scale)
         check_positive("data.fraction", self.fraction)
-        if self.fraction > 1:
-            raise ConfigError(f"data.fraction={self.fraction} must be in (0, 1]: the share of the images to train on")
+        check_in_range("data.fraction", self.fraction, 0, 1, open_low=True, what="the share of the images to train on")
         background_rgb(self.background)  # a ConfigError now, not when the first transparent image is read
 
 
@@ -159,10 +158,10 @@ class TrainConfig:
         check_positive("train.d_lr", self.d_lr)
         check_positive("train.d_steps", self.d_steps)
         check_choice("train.lr_decay", self.lr_decay, LR_DECAYS)
-        check_unit_interval("train.lr_decay_start", self.lr_decay_start, include_one=False,
-                            what="the share of the run before the rates start to fall")
-        check_unit_interval("train.lr_final_scale", self.lr_final_scale, include_one=True,
-                            what="the rates' last value as a fraction of their first")
+        check_in_range("train.lr_decay_start", self.lr_decay_start, 0, 1, open_high=True,
+                       what="the share of the run before the rates start to fall")
+        check_in_range("train.lr_final_scale", self.lr_final_scale, 0, 1,
+                       what="the rates' last value as a fraction of their first")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"train.betas={self.betas!r} must be two numbers in [0, 1)")
         if not self.phases:
@@ -175,8 +174,7 @@ class TrainConfig:
             check_positive("train.ema_rampup", self.ema_rampup)
         check_choice("train.on_divergence", self.on_divergence, ON_DIVERGENCE)
         check_positive("train.max_rollbacks", self.max_rollbacks, allow_zero=True)
-        if not 0 < self.rollback_lr_factor < 1:
-            raise ConfigError(f"train.rollback_lr_factor={self.rollback_lr_factor!r} must be in (0, 1)")
+        check_in_range("train.rollback_lr_factor", self.rollback_lr_factor, 0, 1, open_low=True, open_high=True)
 
     @property
     def total_steps(self) -> int:

@@ -34,10 +34,15 @@ def check_positive(key: str, value: float, *, allow_zero: bool = False) -> None:
         raise ConfigError(f"{key}={value!r} must be {'>= 0' if allow_zero else '> 0'}")
 
 
-def check_unit_interval(key: str, value: float, *, include_one: bool, what: str) -> None:
-    """One-line ConfigError unless 0 <= ``value`` <= 1 (< 1 without ``include_one``); ``what`` says what it is."""
-    if not (0 <= value <= 1 if include_one else 0 <= value < 1):
-        raise ConfigError(f"{key}={value!r} must be in [0, 1{']' if include_one else ')'}: {what}")
+def check_in_range(key: str, value: float, low: float, high: float, *, open_low: bool = False,
+                   open_high: bool = False, what: str = "") -> None:
+    """One-line ConfigError unless ``low`` <= ``value`` <= ``high`` (strictly at an open end; NaN fails);
+    ``what``, when given, says what the value is."""
+    above = low < value if open_low else low <= value
+    below = value < high if open_high else value <= high
+    if not (above and below):
+        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+        raise ConfigError(f"{key}={value!r} must be in {interval}" + (f": {what}" if what else ""))
 
 
 def base_resolution(resolution: int) -> int:
