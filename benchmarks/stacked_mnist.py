@@ -31,6 +31,8 @@ CONFIGS = {  # name -> (table label, --set overrides)
     "spectral": ("DCGAN + spectral norm in D", ("model.d_norm=spectral",)),
     "deep": ("DCGAN, depth 2 (the mnist-28-deep recipe)", ("model.g_depth=2", "model.d_depth=2")),
     "deep-pack2": ("DCGAN, depth 2 + packing m=2", ("model.g_depth=2", "model.d_depth=2", "model.d_pack=2")),
+    "deep-decay": ("DCGAN, depth 2 + linear rate decay to 0", ("model.g_depth=2", "model.d_depth=2",
+                                                              "train.lr_decay=linear")),
 }
 PUBLISHED = [  # (source, model, modes, KL)
     ("VEEGAN (Srivastava et al. 2017), Table 2", "DCGAN", "99", "3.40"),

@@ -316,7 +316,9 @@ def test_too_many_pending_is_429_and_a_slow_answer_503(start_server):
     try:
         async def three():
             first = [asyncio.ensure_future(server.client.get(f"/v1/models/digits/images/{s}.png")) for s in (1, 2)]
-            await asyncio.sleep(0.1)
+            batcher, deadline = server.app.state.models["digits"].batcher, time.monotonic() + 10
+            while batcher.pending < 2 and time.monotonic() < deadline:  # both queued, however loaded the machine
+                await asyncio.sleep(0.01)
             third = await server.client.get("/v1/models/digits/images/3.png")
             return [*await asyncio.gather(*first), third]
 
