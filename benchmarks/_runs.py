@@ -5,6 +5,10 @@ Each row of a table is one training run made exactly as a user makes it (``decon
 is not run again, so a long benchmark can be stopped and continued (an unfinished training run is
 resumed from its last training state). The final snapshot is evaluated, never the best one: picking
 the best by a metric on the test split would flatter the numbers.
+
+The hour-long tables (``archive=True``) also keep each finished row's result, with the recipe that
+made it, in ``benchmarks/results/<out folder name>/<row>.json``, which is committed: a table whose
+seeds were trained on different days (or machines) is printed from them without training again.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deconvgan.atomic import write_text
+from deconvgan.configio import load_config
 from deconvgan.data.dataset import DATA_ROOT_ENV
 from deconvgan.runfiles import CONFIG_FILE, SNAPSHOTS_DIR, STATE_FILE, STATS_FILE, STEP_SNAPSHOT_GLOB
 from deconvgan.sweep.cost import read_stats  # the one stats.jsonl reader (a torn last line skipped)
 
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+RESULTS_ARCHIVE = Path(__file__).resolve().parent / "results"
 
 
 @dataclass(frozen=True)
@@ -85,15 +91,27 @@ def run_dir_of(row_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def run_row(row: Row, out: Path, root: str, threads: int | None, log=print) -> dict:
-    """Train (or resume) and evaluate ``row`` under ``out``; the cached result when it already finished."""
+def run_row(row: Row, out: Path, root: str, threads: int | None, log=print, archive: bool = False) -> dict:
+    """Train (or resume) and evaluate ``row`` under ``out``; the cached result when it already finished.
+
+    With ``archive``, a result kept in :data:`RESULTS_ARCHIVE` counts as finished too (once its recipe is
+    checked against the row's), and a finished row is copied there."""
     row_dir = out / row.name
     result_path = row_dir / "result.json"
+    archived = RESULTS_ARCHIVE / out.name / f"{row.name}.json"
     existing = run_dir_of(row_dir) if row_dir.is_dir() else None
     if existing is not None:
-        check_recipe(row, existing)
+        check_recipe(row, _recipe(load_config(existing / CONFIG_FILE)), f"{existing}: trained",
+                     "move the row's folder away (or pass another --out)")
     if result_path.is_file():
-        return json.loads(result_path.read_text())
+        result = json.loads(result_path.read_text())
+        if archive and not archived.is_file() and existing is not None:
+            keep_in_archive(archived, result, existing)
+        return result
+    if archive and archived.is_file():
+        result = json.loads(archived.read_text())
+        check_recipe(row, result["recipe"], f"{archived}: kept for a run trained", f"delete {archived}")
+        return result
     row_dir.mkdir(parents=True, exist_ok=True)
     env = child_env(threads)
     train = [sys.executable, "-m", "deconvgan", "train", "--data-root", root, "--no-progress"]
@@ -124,7 +142,14 @@ def run_row(row: Row, out: Path, root: str, threads: int | None, log=print) -> d
         "metrics": metrics,
     }
     write_text(result_path, json.dumps(result, indent=2) + "\n")
+    if archive:
+        keep_in_archive(archived, result, run_dir)
     return result
+
+
+def keep_in_archive(path: Path, result: dict, run_dir: Path) -> None:
+    """Write a finished row's ``result`` to ``path`` in the archive, with the recipe of its run."""
+    write_text(path, json.dumps({**result, "recipe": _recipe(load_config(run_dir / CONFIG_FILE))}, indent=2) + "\n")
 
 
 def _recipe(cfg) -> dict:
@@ -135,18 +160,16 @@ def _recipe(cfg) -> dict:
             "data": {k: data["data"][k] for k in ("source", "fraction", "fraction_seed", "hflip")}}
 
 
-def check_recipe(row: Row, run_dir: Path) -> None:
-    """Stop if the kept run of ``row`` was trained with another recipe than the row's preset and --set give now
-    (a preset changed since): its result would be passed off as the new recipe's."""
-    from deconvgan.configio import load_config
-
-    saved, wanted = _recipe(load_config(run_dir / CONFIG_FILE)), _recipe(load_config(row.preset, list(row.sets)))
+def check_recipe(row: Row, saved: dict, what: str, fix: str) -> None:
+    """Stop if a kept run (or archived result) of ``row`` has another recipe (``saved``, as :func:`_recipe`
+    gives it) than the row's preset and --set give now (a preset changed since): its result would be
+    passed off as the new recipe's. ``what`` and ``fix`` name the kept run and the way out."""
+    wanted = _recipe(load_config(row.preset, list(row.sets)))
     for section, values in wanted.items():
         for key, value in values.items():
             if saved[section].get(key) != value:
-                raise SystemExit(f"{run_dir}: trained with {section}.{key}={saved[section].get(key)!r}, but "
-                                 f"{row.preset} now gives {value!r}: move the row's folder away (or pass another "
-                                 "--out) to train the new recipe")
+                raise SystemExit(f"{what} with {section}.{key}={saved[section].get(key)!r}, but {row.preset} "
+                                 f"now gives {value!r}: {fix} to train the new recipe")
 
 
 def evaluate(snapshot: Path, row: Row, root: str, threads: int | None, report: Path) -> dict[str, float]:
@@ -213,6 +236,4 @@ def progress(row: Row, out: Path, root: str, threads: int | None, every_kimg: fl
 
 def _batch_size(run_dir: Path) -> int:
     """The run's global batch size, from its resolved config."""
-    from deconvgan.configio import load_config
-
     return load_config(run_dir / CONFIG_FILE).train.batch_size

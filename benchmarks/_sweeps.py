@@ -59,23 +59,27 @@ def alternated_speeds(preset: str, combinations: list[list[str]], root: str, ste
     return [statistics.median(s) for s in speeds]
 
 
-def print_table(sweep: Path, preset: str, root: str, speed_steps: int, speed_rounds: int,
-                picture: Path | None) -> None:
-    """The sweep's table (final metric mean ± std over seeds, cost) with speeds timed apart; the curves plot."""
+def print_table(sweep: Path, root: str, speed_steps: int, speed_rounds: int, picture: Path | None) -> None:
+    """The sweep's table (final metrics mean ± std over seeds, cost) with speeds timed apart; the curves plot.
+
+    The speeds are of the sweep's own base config with its --set overrides (those of ``run.`` aside:
+    logging and evaluation) and each combination's values."""
     from deconvgan.sweep.plan import load_plan
-    from deconvgan.sweep.report import CURVES_PNG, PLOTS_DIR, load_results, summarize, table, write_report
+    from deconvgan.sweep.report import (CURVES_PNG, PLOTS_DIR, load_results, metric_keys, primary_metric,
+                                        summarize, table, write_report)
 
     plan = load_plan(sweep)
     rows = plan.rows()
     write_report(sweep, plan, rows)  # the report of what has finished (the sweep writes it only at its end)
     results = load_results(sweep, rows)
     summaries = summarize(results)
-    metric = plan.metrics[0]
-    header, *body = table(plan, summaries, [metric], metric)
+    keys = metric_keys(results)  # every number the metrics gave (mode-coverage: modes, KL and confidence)
+    header, *body = table(plan, summaries, keys, primary_metric(plan, keys))
     speeds = [float("nan")] * len(summaries)
     if speed_steps:
-        speeds = alternated_speeds(preset, [overrides_of(plan, s.settings) for s in summaries], root, speed_steps,
-                                   speed_rounds)
+        sets = [o for o in plan.sets if not o.startswith("run.")]
+        speeds = alternated_speeds(plan.base, [[*sets, *overrides_of(plan, s.settings)] for s in summaries], root,
+                                   speed_steps, speed_rounds)
     kimg = plan.kimg or float("nan")
     print(f"sweep {sweep}: {len(results)} of {len(rows)} runs finished")
     header = [*header[:-2], "images/s (1 thread, alternated)", f"minutes for {kimg:g} kimg"]

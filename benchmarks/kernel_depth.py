@@ -35,7 +35,7 @@ def main() -> int:
         sweep = run_or_resume(NAME, SWEEP, sweep, args.jobs, root)
     if sweep is None:
         raise SystemExit(f"no sweeps/*-{NAME} folder: run with --run first")
-    print_table(sweep, "mnist-28", root, args.speed_steps, args.speed_rounds, args.picture)
+    print_table(sweep, root, args.speed_steps, args.speed_rounds, args.picture)
     return 0
 
 

@@ -63,7 +63,7 @@ def main() -> int:
                       eval_args=("--num-generated", str(args.num_generated), "--num-real", "10000",
                                  "--extractor", "inception"),
                       labels={"dataset": label})
-            results.setdefault(name, []).append(run_row(row, args.out, root, args.threads))
+            results.setdefault(name, []).append(run_row(row, args.out, root, args.threads, archive=True))
 
     print(f"\n{args.num_generated} generated images (seeds 0..{args.num_generated - 1}) of the final snapshot "
           "vs the 10,000 test images; precision/recall/density/coverage on Inception features\n")

@@ -1,7 +1,8 @@
 """Which training recipe? The candidates for the quality anchors, one ``deconvgan sweep`` of named variants.
 
-    python benchmarks/recipes.py [--preset mnist-28] [--kimg 100] [--seeds 0] [--run] [--jobs 1]
-                                 [--speed-steps 40] [--picture docs/recipes-mnist.png]
+    python benchmarks/recipes.py [--preset mnist-28] [--set KEY=VALUE ...] [--kimg 100] [--seeds 0]
+                                 [--variants base,hinge-sn,...] [--metric fd-classifier] [--name NAME]
+                                 [--run] [--jobs 1] [--speed-steps 40] [--picture docs/recipes-mnist.png]
 
 Every variant changes the preset in one respect (``--variant NAME KEY=VALUE ...``): learning-rate
 decay, hinge loss with spectral norm in D, R1 (every step and lazy), two time-scale rates, a wider D,
@@ -9,14 +10,17 @@ wider networks, a larger batch, PacGAN packing, minibatch stddev, resize-convolu
 same number of images with the FD-classifier logged every 20 kimg; the table gives the final
 FD-classifier (10,000 generated vs the 10,000 test images) with training images/s timed apart, and
 the plot the FD-classifier against kimg and against training minutes: which recipe is ahead for the
-same compute. With ``--run`` it starts the sweep (``sweeps/NNNNN-recipes-<preset>``) or continues it.
+same compute. With ``--run`` it starts the sweep (``sweeps/NNNNN-recipes-<preset>``, or ``--name``) or
+continues it. ``--set`` changes the base of every variant (``model.g_depth=2`` for the deep presets'
+depth), ``--variants`` runs some of them, and ``--metric mode-coverage`` scores Stacked MNIST (modes,
+KL and the classifier's confidence; the best KL is marked).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from _runs import add_data_root_argument, data_root
+from _runs import add_data_root_argument, choices, data_root
 from _sweeps import add_sweep_arguments, newest_sweep, print_table, run_or_resume
 
 VARIANTS = [  # name, overrides
@@ -40,21 +44,32 @@ def main() -> int:
     parser.add_argument("--preset", default="mnist-28")
     parser.add_argument("--kimg", default="100")
     parser.add_argument("--seeds", default="0")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every variant (repeatable)")
+    parser.add_argument("--variants", default=",".join(v[0] for v in VARIANTS),
+                        help="comma-separated, of " + ", ".join(v[0] for v in VARIANTS))
+    parser.add_argument("--metric", default="fd-classifier", choices=("fd-classifier", "mode-coverage"),
+                        help="what scores each run (logged every 20 kimg and on the final snapshot)")
+    parser.add_argument("--name", help="the sweep's name (default recipes-PRESET)")
     add_sweep_arguments(parser, "recipes-PRESET")
     add_data_root_argument(parser)
     args = parser.parse_args()
     root = data_root(args.data_root)
-    name = f"recipes-{args.preset}"
-    sweep_args = [args.preset, "--seeds", args.seeds, "--kimg", args.kimg, "--metrics", "fd-classifier",
-                  "--set", "run.metric=fd-classifier", "--set", "run.metric_every_kimg=20"]
-    for variant in VARIANTS:
-        sweep_args += ["--variant", *variant]
+    name = args.name or f"recipes-{args.preset}"
+    variants = {v[0]: v for v in VARIANTS}
+    picked = choices(parser, "--variants", args.variants, variants)
+    sweep_args = [args.preset, "--seeds", args.seeds, "--kimg", args.kimg, "--metrics", args.metric,
+                  "--set", f"run.metric={args.metric}", "--set", "run.metric_every_kimg=20"]
+    for override in args.set:
+        sweep_args += ["--set", override]
+    for variant in picked:
+        sweep_args += ["--variant", *variants[variant]]
     sweep = args.sweep or newest_sweep(name)
     if args.run:
         sweep = run_or_resume(name, sweep_args, sweep, args.jobs, root)
     if sweep is None:
         raise SystemExit(f"no sweeps/*-{name} folder: run with --run first")
-    print_table(sweep, args.preset, root, args.speed_steps, args.speed_rounds, args.picture)
+    print_table(sweep, root, args.speed_steps, args.speed_rounds, args.picture)
     return 0
 
 

@@ -81,7 +81,7 @@ def main() -> int:
         for seed in seeds:
             row = Row(f"{name}-{args.kimg:g}kimg-seed{seed}", "stacked-mnist", args.kimg, seed, sets,
                       metrics=("mode-coverage",), labels={"config": label})
-            results.setdefault(name, []).append(run_row(row, args.out, root, args.threads))
+            results.setdefault(name, []).append(run_row(row, args.out, root, args.threads, archive=True))
 
     print(f"\nStacked MNIST, {args.kimg:g} kimg per run, 26,000 samples of the final snapshot per run\n")
     print("| run | modes (of 1000) | KL | confidence | training time | training images/s |")
