@@ -65,8 +65,16 @@ def print_table(sweep: Path, root: str, speed_steps: int, speed_rounds: int, pic
     The speeds are of the sweep's own base config with its --set overrides (those of ``run.`` aside:
     logging and evaluation) and each combination's values."""
     from deconvgan.sweep.plan import load_plan
-    from deconvgan.sweep.report import (CURVES_PNG, PLOTS_DIR, load_results, metric_keys, primary_metric,
-                                        summarize, table, write_report)
+    from deconvgan.sweep.report import (
+        CURVES_PNG,
+        PLOTS_DIR,
+        load_results,
+        metric_keys,
+        primary_metric,
+        summarize,
+        table,
+        write_report,
+    )
 
     plan = load_plan(sweep)
     rows = plan.rows()
