@@ -101,12 +101,12 @@ def run_row(row: Row, out: Path, root: str, threads: int | None, log=print, arch
     archived = RESULTS_ARCHIVE / out.name / f"{row.name}.json"
     existing = run_dir_of(row_dir) if row_dir.is_dir() else None
     if existing is not None:
-        check_recipe(row, _recipe(load_config(existing / CONFIG_FILE)), f"{existing}: trained",
-                     "move the row's folder away (or pass another --out)")
+        existing_recipe = _recipe(load_config(existing / CONFIG_FILE))
+        check_recipe(row, existing_recipe, f"{existing}: trained", "move the row's folder away (or pass another --out)")
     if result_path.is_file():
         result = json.loads(result_path.read_text())
         if archive and not archived.is_file() and existing is not None:
-            keep_in_archive(archived, result, existing)
+            keep_in_archive(archived, result, existing_recipe)
         return result
     if archive and archived.is_file():
         result = json.loads(archived.read_text())
@@ -143,13 +143,13 @@ def run_row(row: Row, out: Path, root: str, threads: int | None, log=print, arch
     }
     write_text(result_path, json.dumps(result, indent=2) + "\n")
     if archive:
-        keep_in_archive(archived, result, run_dir)
+        keep_in_archive(archived, result, _recipe(load_config(run_dir / CONFIG_FILE)))
     return result
 
 
-def keep_in_archive(path: Path, result: dict, run_dir: Path) -> None:
+def keep_in_archive(path: Path, result: dict, recipe: dict) -> None:
     """Write a finished row's ``result`` to ``path`` in the archive, with the recipe of its run."""
-    write_text(path, json.dumps({**result, "recipe": _recipe(load_config(run_dir / CONFIG_FILE))}, indent=2) + "\n")
+    write_text(path, json.dumps({**result, "recipe": recipe}, indent=2) + "\n")
 
 
 def _recipe(cfg) -> dict:
