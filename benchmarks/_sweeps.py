@@ -3,6 +3,12 @@
 Shared by ``kernel_depth.py`` and ``recipes.py``. The sweep's own images/s come from runs that may have
 shared the machine with other jobs, so :func:`alternated_speeds` times the combinations apart, in this
 process, alternating them (as ``benchmarks/upsamplers.py`` does), with one thread.
+
+A sweep of hours outlives the ``sweeps/`` folder it ran in, so :func:`keep_sweep` copies what its table
+and plot need (the plan, each finished row's result and evaluation, its run's config, stats.jsonl and
+last sample grid; no checkpoints) to ``benchmarks/results/sweep-<name>/``, which is committed. When no
+``sweeps/*-<name>`` folder exists, :func:`restore_sweep` copies that back as ``sweeps/00000-<name>``,
+where ``deconvgan sweep --resume`` skips the kept rows and trains only the missing ones.
 """
 
 from __future__ import annotations
@@ -13,7 +19,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _runs import child_env
+from _runs import RESULTS_ARCHIVE, child_env
+
+from deconvgan.runfiles import CONFIG_FILE, GRID_GLOB, SAMPLES_DIR, STATS_FILE
+from deconvgan.sweep.plan import BASE_FILE, PLAN_FILE
+from deconvgan.sweep.runner import ROW_EVALUATION, ROW_RESULT
 
 
 def newest_sweep(name: str) -> Path | None:
@@ -22,15 +32,79 @@ def newest_sweep(name: str) -> Path | None:
     return found[-1] if found else None
 
 
+def kept_sweep(name: str) -> Path:
+    """Where the results of the sweep ``name`` are kept (committed)."""
+    return RESULTS_ARCHIVE / f"sweep-{name}"
+
+
+def keep_sweep(sweep: Path, name: str) -> int:
+    """Copy the finished rows of ``sweep`` (with its plan) into :func:`kept_sweep`; how many rows it holds.
+
+    A sweep with another plan than the kept one replaces it: the newest sweep is the one a table shows."""
+    import json
+
+    def grid_of_the_plan(path: Path) -> dict:  # how it was started (jobs, data folder) aside
+        plan = json.loads(path.read_text(encoding="utf-8"))
+        return {k: v for k, v in plan.items() if k not in ("command", "data_root")}
+
+    kept = kept_sweep(name)
+    plan = grid_of_the_plan(sweep / PLAN_FILE)
+    if (kept / PLAN_FILE).is_file() and grid_of_the_plan(kept / PLAN_FILE) != plan:
+        print(f"{kept}: kept for another plan, replaced by {sweep}")
+        shutil.rmtree(kept)
+    kept.mkdir(parents=True, exist_ok=True)
+    for file in (PLAN_FILE, BASE_FILE):
+        shutil.copyfile(sweep / file, kept / file)
+    for result_path in sorted(sweep.glob(f"*/{ROW_RESULT}")):
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+        run_dir = result["run_dir"]  # relative to the sweep
+        grids = sorted((sweep / run_dir / SAMPLES_DIR).glob(GRID_GLOB))
+        grids = grids[-1:] if result["seed"] == plan["seeds"][0] else []  # the report shows the first seed's
+        files = [Path(run_dir) / CONFIG_FILE, Path(run_dir) / STATS_FILE, *(g.relative_to(sweep) for g in grids)]
+        for part in (*files, result_path.parent.relative_to(sweep) / ROW_EVALUATION, result_path.relative_to(sweep)):
+            if (sweep / part).is_file():  # a diverged row has no evaluation
+                (kept / part).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(sweep / part, kept / part)  # the result last: a kept row is a whole one
+    return len(list(kept.glob(f"*/{ROW_RESULT}")))
+
+
+def restore_sweep(name: str) -> Path | None:
+    """Copy the kept sweep ``name`` to ``sweeps/00000-<name>`` (no sweep folder of that name exists); None if
+    nothing is kept."""
+    kept = kept_sweep(name)
+    if not (kept / PLAN_FILE).is_file():
+        return None
+    target = Path("sweeps") / f"00000-{name}"
+    shutil.copytree(kept, target)
+    print(f"{target}: restored from {kept} ({len(list(target.glob(f'*/{ROW_RESULT}')))} finished rows)")
+    return target
+
+
 def run_or_resume(name: str, sweep_args: list[str], sweep: Path | None, jobs: int, root: str) -> Path:
-    """Start the sweep ``deconvgan sweep *sweep_args --name name`` or continue ``sweep``; returns its folder."""
+    """Start the sweep ``deconvgan sweep *sweep_args --name name`` or continue ``sweep``; returns its folder.
+
+    What has finished is kept (:func:`keep_sweep`) even when the sweep stops early."""
     command = [sys.executable, "-m", "deconvgan", "sweep", "--jobs", str(jobs), "--data-root", root]
     command += ["--resume", str(sweep)] if sweep is not None else [*sweep_args, "--name", name]
-    if subprocess.run(command, env=child_env(None)).returncode != 0:
-        raise SystemExit(f"the sweep did not finish: continue with  deconvgan sweep --resume {newest_sweep(name)}")
+    finished = subprocess.run(command, env=child_env(None)).returncode == 0
     found = sweep or newest_sweep(name)
+    if found is not None and (found / PLAN_FILE).is_file():
+        print(f"{kept_sweep(name)}: {keep_sweep(found, name)} finished rows kept")
+    if not finished:
+        raise SystemExit(f"the sweep did not finish: continue with  deconvgan sweep --resume {found}")
     assert found is not None
     return found
+
+
+def sweep_benchmark(name: str, sweep_args: list[str], args, root: str) -> None:
+    """What ``kernel_depth.py`` and ``recipes.py`` do: find the sweep (``--sweep``, the newest
+    ``sweeps/*-name`` or the kept one), run or continue it with ``--run``, print its table."""
+    sweep = args.sweep or newest_sweep(name) or restore_sweep(name)
+    if args.run:
+        sweep = run_or_resume(name, sweep_args, sweep, args.jobs, root)
+    if sweep is None:
+        raise SystemExit(f"no sweeps/*-{name} folder and none kept in {kept_sweep(name)}: run with --run first")
+    print_table(sweep, root, args.speed_steps, args.speed_rounds, args.picture)
 
 
 def overrides_of(plan, settings: dict[str, str]) -> list[str]:

@@ -5,10 +5,12 @@
 
 With ``--run`` it starts the sweep of the README (3 kernel sizes x 3 depths x 3 seeds, 80 kimg each,
 the FD-classifier logged every 20 kimg) or continues the one at ``--sweep``; without it, it only reads
-what the sweep has finished. It prints one table row per combination: the final FD-classifier (mean
-± std over seeds, 10,000 generated vs the 10,000 test images), parameters, G's GFLOP per image and
-training images/s timed apart (``_sweeps.alternated_speeds``). The plot (``--picture``) is the
-FD-classifier against kimg and against training minutes, one line per run.
+what the sweep has finished. Finished rows are kept in ``benchmarks/results/sweep-kernel-depth/``
+(``_sweeps.keep_sweep``) and continue from there in a fresh checkout. It prints one table row per
+combination: the final FD-classifier (mean ± std over seeds, 10,000 generated vs the 10,000 test
+images), parameters, G's GFLOP per image and training images/s timed apart
+(``_sweeps.alternated_speeds``). The plot (``--picture``) is the FD-classifier against kimg and
+against training minutes, one line per run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import argparse
 
 from _runs import add_data_root_argument, data_root
-from _sweeps import add_sweep_arguments, newest_sweep, print_table, run_or_resume
+from _sweeps import add_sweep_arguments, sweep_benchmark
 
 NAME = "kernel-depth"
 SWEEP = ["mnist-28", "--vary", "model.kernel_size=3,4,5", "--vary", "model.g_depth+model.d_depth=0,1,2",
@@ -30,12 +32,7 @@ def main() -> int:
     add_data_root_argument(parser)
     args = parser.parse_args()
     root = data_root(args.data_root)
-    sweep = args.sweep or newest_sweep(NAME)
-    if args.run:
-        sweep = run_or_resume(NAME, SWEEP, sweep, args.jobs, root)
-    if sweep is None:
-        raise SystemExit(f"no sweeps/*-{NAME} folder: run with --run first")
-    print_table(sweep, root, args.speed_steps, args.speed_rounds, args.picture)
+    sweep_benchmark(NAME, SWEEP, args, root)
     return 0
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 
 from _runs import add_data_root_argument, choices, data_root
-from _sweeps import add_sweep_arguments, newest_sweep, print_table, run_or_resume
+from _sweeps import add_sweep_arguments, sweep_benchmark
 
 VARIANTS = [  # name, overrides
     ("base",),
@@ -64,12 +64,7 @@ def main() -> int:
         sweep_args += ["--set", override]
     for variant in picked:
         sweep_args += ["--variant", *variants[variant]]
-    sweep = args.sweep or newest_sweep(name)
-    if args.run:
-        sweep = run_or_resume(name, sweep_args, sweep, args.jobs, root)
-    if sweep is None:
-        raise SystemExit(f"no sweeps/*-{name} folder: run with --run first")
-    print_table(sweep, root, args.speed_steps, args.speed_rounds, args.picture)
+    sweep_benchmark(name, sweep_args, args, root)
     return 0
 
 

@@ -33,6 +33,9 @@ CONFIGS = {  # name -> (table label, --set overrides)
     "deep-pack2": ("DCGAN, depth 2 + packing m=2", ("model.g_depth=2", "model.d_depth=2", "model.d_pack=2")),
     "deep-decay": ("DCGAN, depth 2 + linear rate decay to 0", ("model.g_depth=2", "model.d_depth=2",
                                                               "train.lr_decay=linear")),
+    "deep-decay-r1": ("DCGAN, depth 2 + linear rate decay + lazy R1 (γ 1, every 16)",
+                      ("model.g_depth=2", "model.d_depth=2", "train.lr_decay=linear", "loss.r1_gamma=1",
+                       "loss.r1_every=16")),
 }
 PUBLISHED = [  # (source, model, modes, KL)
     ("VEEGAN (Srivastava et al. 2017), Table 2", "DCGAN", "99", "3.40"),
