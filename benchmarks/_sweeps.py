@@ -81,27 +81,28 @@ def restore_sweep(name: str) -> Path | None:
 
 
 def run_or_resume(name: str, sweep_args: list[str], sweep: Path | None, jobs: int, root: str) -> Path:
-    """Start the sweep ``deconvgan sweep *sweep_args --name name`` or continue ``sweep``; returns its folder.
-
-    What has finished is kept (:func:`keep_sweep`) even when the sweep stops early."""
+    """Start the sweep ``deconvgan sweep *sweep_args --name name`` or continue ``sweep``; returns its folder."""
     command = [sys.executable, "-m", "deconvgan", "sweep", "--jobs", str(jobs), "--data-root", root]
     command += ["--resume", str(sweep)] if sweep is not None else [*sweep_args, "--name", name]
-    finished = subprocess.run(command, env=child_env(None)).returncode == 0
+    if subprocess.run(command, env=child_env(None)).returncode != 0:
+        raise SystemExit(f"the sweep did not finish: continue with  deconvgan sweep --resume {newest_sweep(name)}")
     found = sweep or newest_sweep(name)
-    if found is not None and (found / PLAN_FILE).is_file():
-        print(f"{kept_sweep(name)}: {keep_sweep(found, name)} finished rows kept")
-    if not finished:
-        raise SystemExit(f"the sweep did not finish: continue with  deconvgan sweep --resume {found}")
     assert found is not None
     return found
 
 
 def sweep_benchmark(name: str, sweep_args: list[str], args, root: str) -> None:
     """What ``kernel_depth.py`` and ``recipes.py`` do: find the sweep (``--sweep``, the newest
-    ``sweeps/*-name`` or the kept one), run or continue it with ``--run``, print its table."""
+    ``sweeps/*-name`` or the kept one), run or continue it with ``--run``, keep what has finished (also
+    when the sweep stops early), print its table."""
     sweep = args.sweep or newest_sweep(name) or restore_sweep(name)
-    if args.run:
-        sweep = run_or_resume(name, sweep_args, sweep, args.jobs, root)
+    try:
+        if args.run:
+            sweep = run_or_resume(name, sweep_args, sweep, args.jobs, root)
+    finally:
+        found = sweep or newest_sweep(name)
+        if found is not None and (found / PLAN_FILE).is_file():
+            print(f"{kept_sweep(name)}: {keep_sweep(found, name)} finished rows kept")
     if sweep is None:
         raise SystemExit(f"no sweeps/*-{name} folder and none kept in {kept_sweep(name)}: run with --run first")
     print_table(sweep, root, args.speed_steps, args.speed_rounds, args.picture)
