@@ -52,7 +52,7 @@ def _leaves(tree: object, prefix: str = "") -> dict[str, object]:
 
 
 @pytest.mark.parametrize("name", ["digits", "mnist-28", "fashion-28", "mnist-28-deep", "fashion-28-deep",
-                                  "stacked-mnist", "seed-64", "emoji-64", "mlp-28", "texture"])
+                                  "stacked-mnist", "stacked-mnist-deep", "seed-64", "emoji-64", "mlp-28", "texture"])
 def test_presets_resolve(name, capsys):
     assert name in preset_names()
     extra = ["--data", "some/folder"] if name in ("seed-64", "emoji-64") else []
