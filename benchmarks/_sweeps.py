@@ -13,6 +13,7 @@ where ``deconvgan sweep --resume`` skips the kept rows and trains only the missi
 
 from __future__ import annotations
 
+import json
 import shutil
 import statistics
 import subprocess
@@ -41,8 +42,6 @@ def keep_sweep(sweep: Path, name: str) -> int:
     """Copy the finished rows of ``sweep`` (with its plan) into :func:`kept_sweep`; how many rows it holds.
 
     A sweep with another plan than the kept one replaces it: the newest sweep is the one a table shows."""
-    import json
-
     def grid_of_the_plan(path: Path) -> dict:  # how it was started (jobs, data folder) aside
         plan = json.loads(path.read_text(encoding="utf-8"))
         return {k: v for k, v in plan.items() if k not in ("command", "data_root")}

@@ -8,10 +8,10 @@ or the ``stacked-mnist-deep`` one for the same number of images with ``deconvgan
 ``deconvgan evaluate --metrics mode-coverage`` classifies each channel of 26,000 samples of the final
 snapshot with the tool's MNIST classifier (>= 99% test accuracy) and counts the digit triples hit (of
 1000) and KL(generated histogram || uniform), with the classifier's mean confidence on the generated
-channels. Prints one line per run, then mean ± std per configuration
-next to the published rows and the real-data floor: 26,000 real stacked test images scored the same way
-(a perfect generator could not do better than sampling noise, KL ~ 0.02). Finished runs are kept under
---out and not repeated, so the script can be stopped and started again.
+channels. Prints one line per run, then mean ± std per configuration next to the published rows and
+the real-data floor: 26,000 real stacked test images scored the same way (a perfect generator could
+not do better than sampling noise, KL ~ 0.02). Finished runs are kept under --out and not repeated,
+so the script can be stopped and started again.
 """
 
 from __future__ import annotations
