@@ -75,12 +75,22 @@ def leave() -> None:
 
 @contextlib.contextmanager
 def left_on_exit() -> Iterator[None]:
-    """Leave, on any exit, a process group joined inside the block; one joined before the block stays."""
+    """Leave, on any exit, a process group joined inside the block; one joined before the block stays.
+
+    On a normal exit every rank first waits for the others: a rank that tore its gloo pairs down
+    while a peer was still finishing its last collective could abort that peer at exit
+    ("terminate called without an active exception"). After an error nobody waits, since the
+    failing rank's peers may never arrive.
+    """
     joined_before = dist.is_available() and dist.is_initialized()
+    finished = False
     try:
         yield
+        finished = True
     finally:
         if not joined_before:
+            if finished and dist.is_available() and dist.is_initialized():
+                dist.barrier()
             leave()
 
 
