@@ -155,17 +155,33 @@ def test_train_leaves_the_process_group_it_joined(make_config, blobs, tmp_path, 
         return real_init(device_type, backend, timeout_s)
 
     monkeypatch.setattr(dist, "init", init)
+    waits = _counted_barriers(monkeypatch)
     train(make_config(), run_dir=tmp_path / "run", dataset=blobs)
     assert not torch.distributed.is_initialized()
+    assert waits == [1]  # a finished rank waits for its peers once, then leaves
+
+
+def _counted_barriers(monkeypatch) -> list[int]:
+    """Count the process-group barriers from now on (the count is the list's only item)."""
+    waits, real_barrier = [0], torch.distributed.barrier
+
+    def barrier(*args, **kwargs):
+        waits[0] += 1
+        return real_barrier(*args, **kwargs)
+
+    monkeypatch.setattr(torch.distributed, "barrier", barrier)
+    return waits
 
 
 def test_train_leaves_the_process_group_it_joined_on_an_error(make_config, blobs, tmp_path, monkeypatch,
                                                               no_group_left):
     monkeypatch.setattr(dist, "init", lambda *a, **k: (_join_single_process_group(tmp_path), dist.DistInfo())[1])
     monkeypatch.setattr(loop, "_g_step", _failing_g_step(1, []))
+    waits = _counted_barriers(monkeypatch)
     with pytest.raises(Boom):
         train(make_config(), run_dir=tmp_path / "run", dataset=blobs)
     assert not torch.distributed.is_initialized()
+    assert waits == [0]  # a failing rank does not wait for peers that may never come
 
 
 def test_train_keeps_a_process_group_the_caller_joined(make_config, blobs, tmp_path, no_group_left):
