@@ -37,6 +37,11 @@ CONFIGS = {  # name -> (table label, preset, --set overrides)
                    ("model.g_depth=2", "model.d_depth=2", "train.lr_decay=linear")),
     # the stacked-mnist-deep preset: depth 2 + linear rate decay + lazy R1 (gamma 1, every 16 steps)
     "deep-decay-r1": ("DCGAN, depth 2 + linear rate decay + lazy R1 (γ 1, every 16)", "stacked-mnist-deep", ()),
+    # the two leaders of the 60-kimg screen's second half (README), each on top of that preset
+    "deep-decay-r1-resize": ("stacked-mnist-deep + resize-convolution upsampling", "stacked-mnist-deep",
+                             ("model.upsample=resize",)),
+    "deep-decay-r1-mbstd": ("stacked-mnist-deep + minibatch stddev (group 4)", "stacked-mnist-deep",
+                            ("model.d_mbstd=4",)),
 }
 PUBLISHED = [  # (source, model, modes, KL)
     ("VEEGAN (Srivastava et al. 2017), Table 2", "DCGAN", "99", "3.40"),
