@@ -23,7 +23,8 @@ from pathlib import Path
 from _runs import RESULTS_ARCHIVE, child_env
 
 from deconvgan.runfiles import CONFIG_FILE, GRID_GLOB, SAMPLES_DIR, STATS_FILE
-from deconvgan.sweep.plan import BASE_FILE, PLAN_FILE
+from deconvgan.sweep.plan import BASE_FILE, PLAN_FILE, load_plan
+from deconvgan.sweep.report import final_grid, load_results, summarize
 from deconvgan.sweep.runner import ROW_EVALUATION, ROW_RESULT
 
 
@@ -48,6 +49,8 @@ def keep_sweep(sweep: Path, name: str) -> int:
 
     kept = kept_sweep(name)
     plan = grid_of_the_plan(sweep / PLAN_FILE)
+    # the grids the report shows: each combination's first finished seed's last one
+    shown = {final_grid(sweep, s) for s in summarize(load_results(sweep, load_plan(sweep).rows()))}
     if (kept / PLAN_FILE).is_file() and grid_of_the_plan(kept / PLAN_FILE) != plan:
         print(f"{kept}: kept for another plan, replaced by {sweep}")
         shutil.rmtree(kept)
@@ -57,8 +60,7 @@ def keep_sweep(sweep: Path, name: str) -> int:
     for result_path in sorted(sweep.glob(f"*/{ROW_RESULT}")):
         result = json.loads(result_path.read_text(encoding="utf-8"))
         run_dir = result["run_dir"]  # relative to the sweep
-        grids = sorted((sweep / run_dir / SAMPLES_DIR).glob(GRID_GLOB))
-        grids = grids[-1:] if result["seed"] == plan["seeds"][0] else []  # the report shows the first seed's
+        grids = [g for g in sorted((sweep / run_dir / SAMPLES_DIR).glob(GRID_GLOB))[-1:] if g in shown]
         files = [Path(run_dir) / CONFIG_FILE, Path(run_dir) / STATS_FILE, *(g.relative_to(sweep) for g in grids)]
         for part in (*files, result_path.parent.relative_to(sweep) / ROW_EVALUATION, result_path.relative_to(sweep)):
             if (sweep / part).is_file():  # a diverged row has no evaluation
@@ -138,17 +140,7 @@ def print_table(sweep: Path, root: str, speed_steps: int, speed_rounds: int, pic
 
     The speeds are of the sweep's own base config with its --set overrides (those of ``run.`` aside:
     logging and evaluation) and each combination's values."""
-    from deconvgan.sweep.plan import load_plan
-    from deconvgan.sweep.report import (
-        CURVES_PNG,
-        PLOTS_DIR,
-        load_results,
-        metric_keys,
-        primary_metric,
-        summarize,
-        table,
-        write_report,
-    )
+    from deconvgan.sweep.report import CURVES_PNG, PLOTS_DIR, metric_keys, primary_metric, table, write_report
 
     plan = load_plan(sweep)
     rows = plan.rows()
