@@ -49,20 +49,20 @@ def keep_sweep(sweep: Path, name: str) -> int:
 
     kept = kept_sweep(name)
     plan = grid_of_the_plan(sweep / PLAN_FILE)
+    results = load_results(sweep, load_plan(sweep).rows())  # every finished row's result.json
     # the grids the report shows: each combination's first finished seed's last one
-    shown = {final_grid(sweep, s) for s in summarize(load_results(sweep, load_plan(sweep).rows()))}
+    shown = {final_grid(sweep, s) for s in summarize(results)}
     if (kept / PLAN_FILE).is_file() and grid_of_the_plan(kept / PLAN_FILE) != plan:
         print(f"{kept}: kept for another plan, replaced by {sweep}")
         shutil.rmtree(kept)
     kept.mkdir(parents=True, exist_ok=True)
     for file in (PLAN_FILE, BASE_FILE):
         shutil.copyfile(sweep / file, kept / file)
-    for result_path in sorted(sweep.glob(f"*/{ROW_RESULT}")):
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-        run_dir = result["run_dir"]  # relative to the sweep
+    for result in results:
+        run_dir, row = result["run_dir"], Path(result["row"])  # relative to the sweep
         grids = [g for g in sorted((sweep / run_dir / SAMPLES_DIR).glob(GRID_GLOB))[-1:] if g in shown]
         files = [Path(run_dir) / CONFIG_FILE, Path(run_dir) / STATS_FILE, *(g.relative_to(sweep) for g in grids)]
-        for part in (*files, result_path.parent.relative_to(sweep) / ROW_EVALUATION, result_path.relative_to(sweep)):
+        for part in (*files, row / ROW_EVALUATION, row / ROW_RESULT):
             if (sweep / part).is_file():  # a diverged row has no evaluation
                 (kept / part).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(sweep / part, kept / part)  # the result last: a kept row is a whole one

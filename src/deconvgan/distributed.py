@@ -67,9 +67,17 @@ def init(device_type: str, backend: str | None = None, timeout_s: float = 300.0)
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, backend=backend)
 
 
-def leave() -> None:
-    """Leave the process group this process has joined (nothing if it has joined none)."""
+def leave(wait_for_peers: bool = False) -> None:
+    """Leave the process group this process has joined (nothing if it has joined none).
+
+    ``wait_for_peers``: first wait until every rank gets here. A rank that tore its gloo pairs down
+    while a peer was still finishing its last collective could abort that peer at exit
+    ("terminate called without an active exception"). Only for a normal finish: after an error the
+    failing rank's peers may never arrive.
+    """
     if dist.is_available() and dist.is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
 
 
@@ -77,11 +85,7 @@ def leave() -> None:
 def left_on_exit() -> Iterator[None]:
     """Leave, on any exit, a process group joined inside the block; one joined before the block stays.
 
-    On a normal exit every rank first waits for the others: a rank that tore its gloo pairs down
-    while a peer was still finishing its last collective could abort that peer at exit
-    ("terminate called without an active exception"). After an error nobody waits, since the
-    failing rank's peers may never arrive.
-    """
+    On a normal exit every rank first waits for the others; after an error nobody waits."""
     joined_before = dist.is_available() and dist.is_initialized()
     finished = False
     try:
@@ -89,9 +93,7 @@ def left_on_exit() -> Iterator[None]:
         finished = True
     finally:
         if not joined_before:
-            if finished and dist.is_available() and dist.is_initialized():
-                dist.barrier()
-            leave()
+            leave(wait_for_peers=finished)
 
 
 def barrier(info: DistInfo) -> None:
